@@ -1,0 +1,31 @@
+# Every target bootstraps .venv when it is missing (or when pyproject.toml / constraints.txt change).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.brlib-installed
+PROFILE ?= tiny
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MPLBACKEND ?= agg
+
+.PHONY: reproduce test lab clean-cache
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name brlib --display-name "brlib (.venv)" >/dev/null
+	touch $(STAMP)
+
+reproduce: $(STAMP)  ## run every notebook in order with papermill (tiny profile); outputs/ gets the executed copies
+	$(BIN)/python scripts/run_all.py --profile $(PROFILE)
+
+test: $(STAMP)  ## unit tests, notebook tests (papermill + nbval, SMOKE on)
+	$(BIN)/python -m pytest -q
+	BRLIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks/
+
+lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+clean-cache:
+	rm -rf data/cache outputs

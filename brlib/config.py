@@ -1,0 +1,136 @@
+"""Profiles (`tiny`, `paper`) and the SMOKE switch, resolved into training configs.
+
+Notebooks call `load(PROFILE, smoke=SMOKE, seed=SEED)` in the cell after their parameters, then `prepare` and
+`train_config`. Same code path in both profiles; only these values differ.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from brlib.runinfo import config_hash
+from brlib.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "configs"
+
+
+@dataclass
+class Profile:
+    """A resolved profile: what to build or download, and how to train."""
+
+    name: str
+    backbone: dict
+    train: dict
+    seeds: list[int]
+    smoke: bool = False
+    world: dict = field(default_factory=dict)
+    train_data: list[dict] = field(default_factory=list)
+    eval_data: list[dict] = field(default_factory=list)
+    bench: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self.__dict__)
+
+
+def resolve_smoke(smoke: bool | None) -> bool:
+    """SMOKE=None reads BRLIB_SMOKE from the environment (nbval cannot pass parameters)."""
+    if smoke is None:
+        return os.environ.get("BRLIB_SMOKE", "").lower() in {"1", "true", "yes"}
+    return bool(smoke)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load(profile: str = "tiny", smoke: bool | None = None, steps: int | None = None) -> Profile:
+    """Read configs/<profile>.yaml, apply the smoke overrides when SMOKE is on. Used in: 00_quickstart.ipynb."""
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown profile {profile!r}: no {path}")
+    raw = yaml.safe_load(path.read_text())
+    smoke_over = raw.pop("smoke", {})
+    is_smoke = resolve_smoke(smoke)
+    if is_smoke:
+        raw = _merge(raw, smoke_over)
+    if steps is not None:
+        raw["train"]["num_steps"] = int(steps)
+    raw["name"] = raw.pop("profile")
+    return Profile(smoke=is_smoke, **raw)
+
+
+def cache_dir() -> Path:
+    """Where built backbones, tiny worlds and trained arms are cached (git-ignored)."""
+    return Path(os.environ.get("BRLIB_CACHE", ROOT / "data" / "cache"))
+
+
+def _build_once(name: str, spec: dict, build) -> Path:
+    """Build into cache/<name>-<hash(spec)> unless it exists; the build goes to a temp dir first."""
+    out = cache_dir() / f"{name}-{config_hash(spec)}"
+    if out.exists():
+        return out
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build(tmp)
+    tmp.rename(out)
+    return out
+
+
+def prepare(profile: Profile) -> dict:
+    """Model path and data specs for `profile`; in the tiny profile, build the backbone and world if missing."""
+    if profile.name != "tiny":
+        return {"model": profile.backbone["model"], "train_data": profile.train_data,
+                "eval_data": profile.eval_data, "bench": profile.bench}
+    from brlib import tiny, world
+
+    w = profile.world
+    world_dir = _build_once("world", w, lambda d: world.write_world(d, seed=0, **w))
+    bb = profile.backbone
+    model_dir = _build_once("backbone", bb, lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb))
+    return {
+        "model": str(model_dir),
+        "train_data": [
+            {"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet"), "source": "tiny_rlaif_v"},
+            {"format": "chat_pairs", "path": str(world_dir / "train" / "text.parquet"), "source": "tiny_text"},
+        ],
+        "eval_data": [
+            {"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "heldout"},
+            {"format": "chat_pairs", "path": str(world_dir / "heldout" / "text.parquet"), "source": "heldout_text"},
+        ],
+        "bench": {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")},
+    }
+
+
+def train_config(profile: Profile, prepared: dict, seed: int, output_dir: str | Path, **overrides) -> TrainConfig:
+    """The TrainConfig of one arm: profile defaults, then `overrides` (head=..., loss=..., lr=...)."""
+    fields = {**profile.train, **overrides}
+    return TrainConfig(model=prepared["model"], output_dir=str(output_dir), train_data=prepared["train_data"],
+                       eval_data=prepared["eval_data"], seed=seed, **fields)
+
+
+def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, **overrides) -> dict:
+    """Train one arm, or reuse its cached run: the output dir is keyed by the arm's config hash."""
+    import json
+
+    from brlib.train import train
+
+    probe = train_config(profile, prepared, seed, "", **overrides)
+    key = config_hash({k: v for k, v in probe.__dict__.items() if k != "output_dir"})
+    out = cache_dir() / "runs" / key
+    final = out / "final"
+    if (final / "reward_config.json").exists():
+        history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        return {"history": history, "final": final, "cached": True, "config_hash": key}
+    result = train(train_config(profile, prepared, seed, out, **overrides), progress=progress)
+    return {**result, "cached": False, "config_hash": key}

@@ -1,0 +1,131 @@
+"""RewardModel: a Qwen-VL backbone without its LM head, plus a reward head read at the last real token."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from brlib.head import HeadConfig, RewardHead
+
+HEAD_WEIGHTS = "reward_head.safetensors"
+HEAD_CONFIG = "reward_config.json"
+
+
+def _quiet_transformers():
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # the "lm_head UNEXPECTED" load report is expected here
+    return transformers
+
+
+class RewardModel(nn.Module):
+    """Backbone (no vocabulary logits are ever computed) + `RewardHead`. Used in: 00_quickstart.ipynb."""
+
+    def __init__(self, backbone: nn.Module, head: RewardHead, processor=None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.processor = processor
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | Path,
+        head_config: HeadConfig | None = None,
+        dtype: torch.dtype | str | None = None,
+        trust_remote_code: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ) -> RewardModel:
+        """Load a backbone checkpoint (Hub id or local dir) and its reward head if the checkpoint has one.
+
+        A plain VLM checkpoint gets a fresh head built from `head_config`, initialised from `seed`.
+        """
+        transformers = _quiet_transformers()
+        backbone = transformers.AutoModel.from_pretrained(
+            str(path_or_id), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
+        )
+        processor = transformers.AutoProcessor.from_pretrained(str(path_or_id), trust_remote_code=trust_remote_code)
+        local = Path(path_or_id)
+        head_file = local / HEAD_WEIGHTS
+        if head_file.exists():
+            saved = json.loads((local / HEAD_CONFIG).read_text())
+            if head_config is not None and head_config.to_dict() != saved["head"]:
+                raise ValueError(f"{local} holds a head {saved['head']}, not the requested {head_config.to_dict()}")
+            head = RewardHead(_hidden_size(backbone), HeadConfig(**saved["head"]))
+            head.load_state_dict(load_file(str(head_file)))
+        else:
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                head = RewardHead(_hidden_size(backbone), head_config)
+        head.to(dtype=next(backbone.parameters()).dtype)
+        return cls(backbone, head, processor)
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write backbone, head and processor in Hub layout, safetensors only."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(out, safe_serialization=True)
+        if self.processor is not None:
+            self.processor.save_pretrained(out)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out / HEAD_WEIGHTS))
+        meta = {"head": self.head.config.to_dict(), "backbone_class": type(self.backbone).__name__}
+        (out / HEAD_CONFIG).write_text(json.dumps(meta, indent=2))
+        return out
+
+    def position_ids(self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None):
+        """Positions that depend only on the real tokens, so left and right padding give the same scores."""
+        text_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+        if not hasattr(self.backbone, "get_rope_index"):
+            return text_pos
+        if image_grid_thw is None and video_grid_thw is None:
+            return text_pos.unsqueeze(0).expand(3, -1, -1)  # (3, B, T) M-RoPE with equal sections
+        cfg = self.backbone.config
+        mm_types = (input_ids == cfg.image_token_id).long() + 2 * (input_ids == cfg.video_token_id).long()
+        pos, _ = self.backbone.get_rope_index(
+            input_ids,
+            mm_token_type_ids=mm_types,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            attention_mask=attention_mask,
+        )
+        return pos  # (3, B, T)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        image_grid_thw: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        video_grid_thw: torch.Tensor | None = None,
+        **_: object,
+    ) -> torch.Tensor:
+        """Scores (B,) read at each sequence's last non-padding token."""
+        vision = {}
+        if pixel_values is not None:
+            vision.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
+        if pixel_values_videos is not None:
+            vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
+        out = self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=self.position_ids(input_ids, attention_mask, image_grid_thw, video_grid_thw),
+            use_cache=False,
+            **vision,
+        )
+        hidden = out.last_hidden_state  # (B, T, d)
+        T = attention_mask.shape[1]
+        last = T - 1 - attention_mask.flip(-1).long().argmax(-1)  # (B,) index of the last real token
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, d)
+        return self.head(pooled).float()  # (B,)
+
+
+def _hidden_size(backbone: nn.Module) -> int:
+    cfg = backbone.config
+    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    return text.hidden_size

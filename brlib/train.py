@@ -1,0 +1,250 @@
+"""Train a reward model from one config, in-process or as `python -m brlib.train CONFIG.yaml` (accelerate launch).
+
+Checkpoints hold weights (safetensors), optimizer, scheduler and RNG states; the data order is a function of
+(seed, step), so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from brlib.data import PairCollator, load_pairs
+from brlib.evaluate import pairwise_accuracy, score_pairs
+from brlib.head import HeadConfig
+from brlib.loss import LossConfig, bt_loss
+from brlib.model import RewardModel
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; YAML files map onto it one to one."""
+
+    model: str
+    output_dir: str
+    train_data: list[dict] = field(default_factory=list)  # [{format, path, split?, source?}]
+    eval_data: list[dict] = field(default_factory=list)
+    seed: int = 0
+    lr: float = 3e-6
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    batch_size: int = 128  # pairs per optimizer step, over all processes and accumulation steps
+    grad_accum: int = 1
+    num_steps: int = 100
+    max_length: int = 4096
+    precision: str = "bf16"  # or "fp32"
+    head: dict = field(default_factory=dict)  # HeadConfig fields
+    loss: dict = field(default_factory=dict)  # LossConfig fields
+    freeze_vision: bool = False
+    gradient_checkpointing: bool = False
+    max_grad_norm: float = 1.0
+    log_every: int = 10
+    eval_every: int = 0  # 0: only at the end
+    save_every: int = 0  # 0: only at the end
+    resume: bool = True
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        raw = yaml.safe_load(Path(path).read_text())
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
+        return cls(**raw)
+
+    def to_yaml(self, path: str | Path) -> Path:
+        """Write this config as YAML, for `accelerate launch -m brlib.train PATH`."""
+        Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+        return Path(path)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+class _Stream:
+    """The endless stream of per-epoch permutations of range(n); position k depends only on (seed, k)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.perms = n, seed, {}
+
+    def take(self, start: int, count: int) -> list[int]:
+        out = []
+        for k in range(start, start + count):
+            epoch, i = divmod(k, self.n)
+            if epoch not in self.perms:
+                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self.perms[epoch] = torch.randperm(self.n, generator=g).tolist()
+            out.append(self.perms[epoch][i])
+        return out
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    ckpts = sorted((out / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, window: list | None = None) -> None:
+    tmp = out / "checkpoints" / f".tmp_step_{step}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "state.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
+               tmp / "trainer.pt")
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "window": window or []}))
+    tmp.rename(out / "checkpoints" / f"step_{step}")  # atomic: a checkpoint dir is complete or absent
+
+
+def _load_checkpoint(ckpt: Path, model, optimizer, scheduler) -> tuple[int, list]:
+    model.load_state_dict(load_file(str(ckpt / "state.safetensors")))
+    state = torch.load(ckpt / "trainer.pt", weights_only=False)  # our own file: optimizer + RNG states
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    return state["step"], [tuple(w) for w in state["window"]]
+
+
+def build(cfg: TrainConfig):
+    """Model, collator and the filtered train/eval pairs for `cfg`, with per-source drop reports."""
+    model = RewardModel.from_pretrained(cfg.model, HeadConfig(**cfg.head), seed=cfg.seed)
+    collator = PairCollator(model.processor, cfg.max_length)
+    reports = {}
+
+    def gather(specs):
+        pairs = []
+        for spec in specs:
+            kept, rep = collator.filter(load_pairs(spec))
+            reports[spec.get("source", spec["path"])] = rep
+            pairs += kept
+        return pairs
+
+    return model, collator, gather(cfg.train_data), gather(cfg.eval_data), reports
+
+
+def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -> dict:
+    """Run (or resume) training; returns the metrics history and the final model dir. Used in: 00_quickstart.
+
+    `stop_at` ends this call after that step with a checkpoint, as an interrupted run would; calling again resumes.
+    """
+    from accelerate import Accelerator
+    from transformers import get_scheduler
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, collator, train_pairs, eval_pairs, reports = build(cfg)
+    if not train_pairs:
+        raise ValueError("no training pairs left after filtering: " + "; ".join(r.summary() for r in reports.values()))
+    if cfg.freeze_vision and hasattr(model.backbone, "visual"):
+        model.backbone.visual.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        model.backbone.gradient_checkpointing_enable()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = get_scheduler("cosine", optimizer, math.ceil(cfg.warmup_ratio * cfg.num_steps), cfg.num_steps)
+    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    loss_cfg = LossConfig(**cfg.loss)
+
+    log_path = out / "metrics.jsonl"
+    start, window, ckpt = 0, [], _latest_checkpoint(out) if cfg.resume else None
+    if ckpt is not None:
+        start, window = _load_checkpoint(ckpt, acc.unwrap_model(model), optimizer, scheduler)
+    history = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.exists() and start else []
+    history = [h for h in history if h["step"] <= start]
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    (out / "data_report.json").write_text(json.dumps({k: r.summary() for k, r in reports.items()}, indent=2))
+
+    micro = cfg.batch_size // (cfg.grad_accum * acc.num_processes)
+    if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
+        raise ValueError("batch_size must be divisible by grad_accum x number of processes")
+    stream = _Stream(len(train_pairs), cfg.seed)
+    bar = tqdm(range(start, cfg.num_steps), initial=start, total=cfg.num_steps, disable=not progress,
+               desc="train", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for step in bar:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        step_loss, step_correct = 0.0, 0
+        for m in range(cfg.grad_accum):
+            first = (step * cfg.grad_accum + m) * cfg.batch_size // cfg.grad_accum
+            idx = stream.take(first + acc.process_index * micro, micro)
+            batch = {k: v.to(acc.device) for k, v in collator([train_pairs[i] for i in idx]).items()}
+            with acc.autocast():
+                scores = model(**batch)  # (2B,) chosen then rejected
+            chosen, rejected = scores[:micro], scores[micro:]
+            lengths = batch["response_len"]
+            loss = bt_loss(chosen, rejected, loss_cfg, lengths[:micro], lengths[micro:])
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"non-finite loss {loss.item()} at step {step}, micro-batch {m}: "
+                    f"pairs {[train_pairs[i].uid for i in idx]}"
+                )
+            acc.backward(loss / cfg.grad_accum)
+            step_loss += loss.item() / cfg.grad_accum
+            step_correct += int((chosen > rejected).sum())
+        if cfg.max_grad_norm:
+            acc.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        done = step + 1
+        window.append((step_loss, step_correct / (micro * cfg.grad_accum)))
+        rec = {"step": done, "loss": sum(w[0] for w in window) / len(window),
+               "train_acc": sum(w[1] for w in window) / len(window),
+               "lr": scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - t0}
+        if eval_pairs and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.num_steps):
+            c, r = score_pairs(acc.unwrap_model(model), collator, eval_pairs, batch_size=64)
+            rec["eval_acc"] = pairwise_accuracy(c, r)["acc"]
+        bar.set_postfix({k: f"{rec[k]:.3f}" for k in ("loss", "eval_acc") if k in rec})
+        if done % cfg.log_every == 0 or "eval_acc" in rec or done == cfg.num_steps:
+            history.append(rec)  # loss and train_acc: means over the steps since the last record
+            window = []
+            if acc.is_main_process:
+                log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
+        if acc.is_main_process and done < cfg.num_steps and (
+                (cfg.save_every and done % cfg.save_every == 0) or done == stop_at):
+            _save_checkpoint(out, done, acc.unwrap_model(model), optimizer, scheduler, window)
+        if done == stop_at and done < cfg.num_steps:
+            return {"history": history, "final": None, "reports": reports, "stopped_at": done}
+    acc.wait_for_everyone()
+    final = out / "final"
+    if acc.is_main_process:
+        if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
+            _save_checkpoint(out, cfg.num_steps, acc.unwrap_model(model), optimizer, scheduler)
+        acc.unwrap_model(model).save_pretrained(final)
+    return {"history": history, "final": final, "reports": reports}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: `python -m brlib.train CONFIG.yaml` (also under `accelerate launch`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m brlib.train CONFIG.yaml")
+    result = train(TrainConfig.from_yaml(argv[0]))
+    print(json.dumps(result["history"][-1]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny backbone and a tiny world built once per session, fully offline."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "agg")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Every cached build and run of the test session lives in a temp dir, not data/cache."""
+    d = tmp_path_factory.mktemp("brlib_cache")
+    os.environ["BRLIB_CACHE"] = str(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory):
+    from brlib import world
+
+    d = tmp_path_factory.mktemp("world")
+    world.write_world(d, seed=0, n_train=60, n_heldout=30, n_bench=12)
+    return d
+
+
+@pytest.fixture(scope="session")
+def backbone_dir(tmp_path_factory):
+    from brlib import tiny, world
+
+    d = tmp_path_factory.mktemp("backbone")
+    return tiny.build_tiny_backbone(d, world.corpus(n=300), family="qwen2_5_vl", size="xs", seed=0)
+
+
+@pytest.fixture(scope="session")
+def rm(backbone_dir):
+    from brlib.model import RewardModel
+
+    return RewardModel.from_pretrained(backbone_dir).eval()
+
+
+@pytest.fixture(scope="session")
+def pairs(world_dir):
+    from brlib import data
+
+    img = data.load_rlaif_v(str(world_dir / "train" / "rlaif_v.parquet"))
+    txt = data.load_chat_pairs(str(world_dir / "train" / "text.parquet"))
+    return img[:6] + txt[:3]

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+import torch
+from conftest import SHARED
+
+from brlib import data, evaluate
+
+REAL = SHARED / "data" / "mm_rlhf_rewardbench.jsonl"
+
+
+@pytest.fixture(scope="module")
+def real_pairs():
+    if not REAL.exists():
+        pytest.skip(f"{REAL} not found (shared/ must sit beside the checkout)")
+    return data.load_mm_rlhf_rewardbench(REAL)
+
+
+def test_real_benchmark_counts(real_pairs):
+    from collections import Counter
+
+    assert len(real_pairs) == 170
+    assert len({p.group_id for p in real_pairs}) == 46
+    assert Counter(p.category for p in real_pairs) == {"mcq": 42, "long": 37, "short": 34, "safety": 32, "video": 25}
+    groups = {c: len({p.group_id for p in real_pairs if p.category == c}) for c in data.MM_RLHF_CATEGORIES}
+    assert groups == {"mcq": 10, "long": 10, "short": 10, "safety": 6, "video": 10}
+
+
+def test_acc_and_acc_plus_match_hand_computation(real_pairs):
+    # Score rule: pair i is right unless i % 7 == 0; every 11th pair is a tie (counts as wrong).
+    chosen = torch.tensor([0.0 if i % 7 == 0 else 1.0 for i in range(170)])
+    rejected = torch.tensor([0.0 if i % 11 == 0 else 0.5 for i in range(170)])
+    right = [c > r for c, r in zip(chosen.tolist(), rejected.tolist())]
+    groups = {}
+    for p, ok in zip(real_pairs, right):
+        groups.setdefault(p.group_id, []).append(ok)
+    m = evaluate.mm_rlhf_metrics(real_pairs, chosen, rejected)
+    assert m["acc"] == pytest.approx(sum(right) / 170)
+    assert m["acc_plus"] == pytest.approx(sum(all(v) for v in groups.values()) / 46)
+    for cat in data.MM_RLHF_CATEGORIES:
+        ix = [i for i, p in enumerate(real_pairs) if p.category == cat]
+        gids = {real_pairs[i].group_id for i in ix}
+        assert m["categories"][cat]["acc"] == pytest.approx(sum(right[i] for i in ix) / len(ix))
+        assert m["categories"][cat]["acc_plus"] == pytest.approx(sum(all(groups[g]) for g in gids) / len(gids))
+    # Reported values are exact fractions k/170 and k/46.
+    assert round(m["acc"] * 170, 6) == int(round(m["acc"] * 170))
+    assert round(m["acc_plus"] * 46, 6) == int(round(m["acc_plus"] * 46))
+
+
+def test_perfect_and_tied_scores(real_pairs):
+    ones, zeros = torch.ones(170), torch.zeros(170)
+    assert evaluate.mm_rlhf_metrics(real_pairs, ones, zeros)["acc_plus"] == 1.0
+    tied = evaluate.mm_rlhf_metrics(real_pairs, zeros, zeros)
+    assert tied["acc"] == 0.0 and tied["acc_plus"] == 0.0
+
+
+def test_pairwise_accuracy_counts_ties_as_wrong():
+    m = evaluate.pairwise_accuracy([1.0, 2.0, 3.0, 0.0], [0.0, 2.0, 4.0, -1.0])
+    assert m == {"acc": 0.5, "n": 4, "n_tie": 1}
+
+
+def test_accuracy_by_category(pairs):
+    c = torch.arange(len(pairs), dtype=torch.float)
+    r = torch.zeros(len(pairs))
+    by = evaluate.accuracy_by(pairs, c, r)
+    assert sum(v["n"] for v in by.values()) == len(pairs)
+    assert json.dumps(by)  # plain, serialisable numbers
+
+
+def test_score_pairs_is_deterministic_and_batch_independent(rm, pairs):
+    col = data.PairCollator(rm.processor)
+    c1, r1 = evaluate.score_pairs(rm, col, pairs, batch_size=2)
+    c2, r2 = evaluate.score_pairs(rm, col, pairs, batch_size=len(pairs))
+    assert torch.allclose(c1, c2, atol=1e-5) and torch.allclose(r1, r2, atol=1e-5)

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from brlib import config
+from brlib.train import NonFiniteLossError, TrainConfig, train
+
+
+def _cfg(backbone_dir, world_dir, out, **kw):
+    base = dict(
+        model=str(backbone_dir), output_dir=str(out),
+        train_data=[{"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")},
+                    {"format": "chat_pairs", "path": str(world_dir / "train" / "text.parquet")}],
+        eval_data=[{"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "ho"}],
+        lr=1e-3, batch_size=4, grad_accum=2, num_steps=4, max_length=512, precision="fp32", log_every=1,
+        eval_every=2,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_resume_is_exact(backbone_dir, world_dir, tmp_path):
+    full = train(_cfg(backbone_dir, world_dir, tmp_path / "a"), progress=False)
+    part = train(_cfg(backbone_dir, world_dir, tmp_path / "b"), progress=False, stop_at=2)
+    assert part["stopped_at"] == 2 and (tmp_path / "b" / "checkpoints" / "step_2").exists()
+    resumed = train(_cfg(backbone_dir, world_dir, tmp_path / "b"), progress=False)
+    a = load_file(str(tmp_path / "a" / "checkpoints" / "step_4" / "state.safetensors"))
+    b = load_file(str(tmp_path / "b" / "checkpoints" / "step_4" / "state.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
+    assert strip(full["history"]) == strip(resumed["history"])
+    assert [r["step"] for r in resumed["history"]] == [1, 2, 3, 4]
+
+
+def test_same_seed_same_numbers_and_seed_matters(backbone_dir, world_dir, tmp_path):
+    h1 = train(_cfg(backbone_dir, world_dir, tmp_path / "x", num_steps=2), progress=False)["history"]
+    h2 = train(_cfg(backbone_dir, world_dir, tmp_path / "y", num_steps=2), progress=False)["history"]
+    h3 = train(_cfg(backbone_dir, world_dir, tmp_path / "z", num_steps=2, seed=1), progress=False)["history"]
+    assert [r["loss"] for r in h1] == [r["loss"] for r in h2]
+    assert [r["loss"] for r in h1] != [r["loss"] for r in h3]
+
+
+def test_nan_loss_stops_with_step_and_batch(rm, backbone_dir, world_dir, tmp_path):
+    from brlib.model import RewardModel
+
+    broken = RewardModel.from_pretrained(backbone_dir)
+    with torch.no_grad():
+        broken.head.mlp[-1].weight.fill_(float("nan"))
+    broken.save_pretrained(tmp_path / "nan_model")
+    cfg = _cfg(tmp_path / "nan_model", world_dir, tmp_path / "run")
+    with pytest.raises(NonFiniteLossError, match=r"at step 0, micro-batch 0: pairs \["):
+        train(cfg, progress=False)
+
+
+def test_metrics_log_and_data_report_are_written(backbone_dir, world_dir, tmp_path):
+    train(_cfg(backbone_dir, world_dir, tmp_path / "r", num_steps=2), progress=False)
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2]
+    assert "eval_acc" in json.loads(lines[-1])
+    report = json.loads((tmp_path / "r" / "data_report.json").read_text())
+    assert all(v.startswith("read ") for v in report.values())
+    assert (tmp_path / "r" / "final" / "reward_head.safetensors").exists()
+
+
+def test_cli_runs_a_yaml_config(backbone_dir, world_dir, tmp_path):
+    path = _cfg(backbone_dir, world_dir, tmp_path / "cli", num_steps=2, eval_every=0).to_yaml(tmp_path / "c.yaml")
+    out = subprocess.run([sys.executable, "-m", "brlib.train", str(path)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["step"] == 2
+
+
+def test_unknown_config_key_is_rejected(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: x\noutput_dir: y\nlearning_rate: 1\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig.from_yaml(tmp_path / "c.yaml")
+
+
+@pytest.mark.slow
+def test_tiny_training_is_clearly_above_chance():
+    """The default tiny profile (trimmed to 150 steps) on held-out tiny-world pairs."""
+    from brlib import data, evaluate
+    from brlib.model import RewardModel
+
+    cfg = config.load("tiny", smoke=False, steps=150)
+    prepared = config.prepare(cfg)
+    result = config.run_arm(cfg, prepared, seed=0, progress=False)
+    rm = RewardModel.from_pretrained(result["final"])
+    col = data.PairCollator(rm.processor, cfg.train["max_length"])
+    heldout = [p for spec in prepared["eval_data"] for p in data.load_pairs(spec)]
+    c, r = evaluate.score_pairs(rm, col, heldout, batch_size=64)
+    acc = evaluate.pairwise_accuracy(c, r)["acc"]
+    assert acc > 0.6, acc
+    assert result["history"][-1]["eval_acc"] == pytest.approx(acc, abs=1e-6)
