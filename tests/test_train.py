@@ -55,6 +55,16 @@ def test_nan_loss_stops_with_step_and_batch(rm, backbone_dir, world_dir, tmp_pat
         train(cfg, progress=False)
 
 
+def test_bf16_training_runs_and_changes_the_weights(backbone_dir, world_dir, tmp_path):
+    from brlib.model import RewardModel
+
+    result = train(_cfg(backbone_dir, world_dir, tmp_path / "bf16", num_steps=2, precision="bf16"), progress=False)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result["history"])
+    before = RewardModel.from_pretrained(backbone_dir).head.state_dict()
+    after = RewardModel.from_pretrained(result["final"]).head.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
 def test_metrics_log_and_data_report_are_written(backbone_dir, world_dir, tmp_path):
     train(_cfg(backbone_dir, world_dir, tmp_path / "r", num_steps=2), progress=False)
     lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
