@@ -147,11 +147,14 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     `stop_at` ends this call after that step with a checkpoint, as an interrupted run would; calling again resumes.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from transformers import get_scheduler
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
+    # Arms trained in one process (a notebook) may differ in precision; the process group itself is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
     acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
