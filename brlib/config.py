@@ -94,19 +94,19 @@ def prepare(profile: Profile) -> dict:
                 "eval_data": profile.eval_data, "bench": profile.bench}
     from brlib import tiny, world
 
-    w = profile.world
-    world_dir = _build_once("world", w, lambda d: world.write_world(d, seed=0, **w))
-    bb = profile.backbone
-    model_dir = _build_once("backbone", bb, lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb))
+    w, bb = profile.world, profile.backbone
+    world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
+    model_dir = _build_once("backbone", {**bb, "version": world.VERSION},
+                            lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb))
     return {
         "model": str(model_dir),
         "train_data": [
             {"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet"), "source": "tiny_rlaif_v"},
-            {"format": "chat_pairs", "path": str(world_dir / "train" / "text.parquet"), "source": "tiny_text"},
+            {"format": "skywork", "path": str(world_dir / "train" / "text.parquet"), "source": "tiny_text"},
         ],
         "eval_data": [
             {"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "heldout"},
-            {"format": "chat_pairs", "path": str(world_dir / "heldout" / "text.parquet"), "source": "heldout_text"},
+            {"format": "skywork", "path": str(world_dir / "heldout" / "text.parquet"), "source": "heldout_text"},
         ],
         "bench": {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")},
     }

@@ -15,9 +15,6 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
-
-
 @dataclass
 class Pair:
     """The canonical preference record: a prompt, zero or more images, a chosen and a rejected response."""
@@ -31,6 +28,26 @@ class Pair:
     group_id: str = ""
     uid: str = ""
     video: list = field(default_factory=list)  # frame directories (MM-RLHF video items)
+    margin: float | None = None  # score gap where the source has one (UltraFeedback, VLFeedback)
+    tie: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def to_trl(self) -> dict:
+        """TRL's explicit-prompt preference format (`prompt`, `chosen`, `rejected`, `images`)."""
+        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected, "images": self.images}
+
+    @classmethod
+    def from_trl(cls, row: dict, source: str = "trl") -> Pair:
+        """A row of TRL's preference format (explicit prompt; string or chat-list responses; `image(s)`)."""
+        _require(row, ["prompt", "chosen", "rejected"], f"{source} row")
+
+        def text(x):
+            return x[-1]["content"] if isinstance(x, list) else x
+
+        prompt = row["prompt"]
+        prompt = next((t["content"] for t in prompt if t.get("role") == "user"), "") if isinstance(prompt, list) else prompt
+        images = row.get("images") or ([row["image"]] if row.get("image") is not None else [])
+        return cls(prompt, text(row["chosen"]), text(row["rejected"]), list(images), source, margin=row.get("margin"))
 
 
 class SchemaError(ValueError):
@@ -41,81 +58,6 @@ def _require(row: dict, fields: list[str], where: str) -> None:
     for f in fields:
         if f not in row or row[f] is None:
             raise SchemaError(f"{where}: missing field {f!r} (has {sorted(row)})")
-
-
-def load_rlaif_v(path_or_id: str, split: str = "train", source: str = "rlaif_v") -> list[Pair]:
-    """Read RLAIF-V (`openbmb/RLAIF-V-Dataset` or local parquet in its schema). Used in: 00_quickstart.ipynb."""
-    ds = _load_dataset(path_or_id, split)
-    pairs = []
-    for i, row in enumerate(ds):
-        where = f"{path_or_id}[{i}]"
-        _require(row, ["image", "question", "chosen", "rejected"], where)
-        pairs.append(Pair(row["question"], row["chosen"], row["rejected"], [row["image"]], source,
-                          row.get("origin_dataset", ""), str(row.get("idx", i)), f"{source}/{row.get('idx', i)}"))
-    return pairs
-
-
-def load_chat_pairs(path_or_id: str, split: str = "train", source: str = "chat") -> list[Pair]:
-    """Read text pairs whose chosen/rejected are chat lists including the prompt (Skywork, OLMo-2, Tulu-3 style)."""
-    ds = _load_dataset(path_or_id, split)
-    pairs = []
-    for i, row in enumerate(ds):
-        where = f"{path_or_id}[{i}]"
-        _require(row, ["chosen", "rejected"], where)
-        prompt = row.get("prompt") or _first_user_turn(row["chosen"], where)
-        chosen, rejected = _last_assistant_turn(row["chosen"], where), _last_assistant_turn(row["rejected"], where)
-        uid = str(row.get("id", i))
-        category = row.get("category") or row.get("source") or ""
-        pairs.append(Pair(prompt, chosen, rejected, [], source, category, uid, f"{source}/{uid}"))
-    return pairs
-
-
-def _first_user_turn(chat, where: str) -> str:
-    for turn in chat:
-        if turn.get("role") == "user":
-            return turn["content"]
-    raise SchemaError(f"{where}: no user turn in conversation")
-
-
-def _last_assistant_turn(chat, where: str) -> str:
-    if not isinstance(chat, list) or not chat or chat[-1].get("role") != "assistant":
-        raise SchemaError(f"{where}: chosen/rejected must be a chat list ending with an assistant turn")
-    return chat[-1]["content"]
-
-
-def load_mm_rlhf_rewardbench(jsonl: str | Path, image_root: str | Path | None = None) -> list[Pair]:
-    """Read MM-RLHF-RewardBench (`mm_reward_bench.jsonl`); category from the media path. Used in: 00_quickstart."""
-    jsonl = Path(jsonl)
-    root = Path(image_root) if image_root is not None else jsonl.parent
-    pairs = []
-    for i, line in enumerate(jsonl.read_text().splitlines()):
-        if not line.strip():
-            continue
-        where = f"{jsonl}:{i + 1}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SchemaError(f"{where}: not JSON ({e})") from e
-        _require(row, ["id", "prompt", "chosen", "rejected"], where)
-        media = row.get("image") or row.get("video")
-        if not media:
-            raise SchemaError(f"{where}: neither 'image' nor 'video' given")
-        category = next((c for c in MM_RLHF_CATEGORIES if c in media), "")
-        images = [root / row["image"]] if row.get("image") else []
-        video = [root / row["video"]] if row.get("video") else []
-        pairs.append(Pair(row["prompt"], row["chosen"], row["rejected"], images, "mm_rlhf_rewardbench",
-                          category, row["id"], f"mm_rlhf_rewardbench/{row['id']}/{i}", video))
-    return pairs
-
-
-def _load_dataset(path_or_id: str, split: str):
-    import datasets
-
-    p = Path(path_or_id)
-    if p.exists():
-        files = sorted(p.glob("*.parquet")) if p.is_dir() else [p]
-        return datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
-    return datasets.load_dataset(path_or_id, split=split)
 
 
 def open_image(img) -> Image.Image:
@@ -142,15 +84,22 @@ def conversation(prompt: str, response: str, n_images: int) -> list[dict]:
 
 @dataclass
 class DropReport:
-    """Records read, kept and dropped, with a count per reason."""
+    """Records read and pairs kept, with a count per reason for every dropped record."""
 
     read: int = 0
-    kept: int = 0
+    kept: int = 0  # pairs kept; a source row can give several pairs (UltraFeedback) or none (a tie)
     reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.reasons.values())
 
     def summary(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or "none"
-        return f"read {self.read}, kept {self.kept}, dropped {self.read - self.kept} ({why})"
+        return f"read {self.read}, kept {self.kept}, dropped {self.dropped} ({why})"
+
+    def to_dict(self) -> dict:
+        return {"read": self.read, "kept": self.kept, "dropped": self.dropped, "reasons": dict(self.reasons)}
 
 
 class PairCollator:
@@ -222,17 +171,15 @@ def split_pairs(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list
     return [pairs[i] for i in order[n_val:]], [pairs[i] for i in order[:n_val]]
 
 
-LOADERS = {
-    "rlaif_v": load_rlaif_v,
-    "chat_pairs": load_chat_pairs,
-}
-
-
 def load_pairs(spec: dict) -> list[Pair]:
-    """Load one source from a spec {format, path, split?, source?, image_root?}. Used in: 00_quickstart.ipynb."""
+    """Load one source from a spec {format, path, split?, ...}: a training source key or a benchmark name."""
+    from brlib import bench, sources
+
     fmt = spec.get("format")
-    if fmt == "mm_rlhf_rewardbench":
-        return load_mm_rlhf_rewardbench(spec["path"], spec.get("image_root"))
-    if fmt not in LOADERS:
-        raise ValueError(f"unknown data format {fmt!r}; known: {sorted(LOADERS) + ['mm_rlhf_rewardbench']}")
-    return LOADERS[fmt](spec["path"], spec.get("split", "train"), spec.get("source", fmt))
+    opts = {k: v for k, v in spec.items() if k not in {"format", "path", "split", "source"}}
+    if fmt in sources.SOURCES:
+        pairs, _ = sources.load_source(fmt, spec.get("path"), spec.get("split"), **opts)
+        return pairs
+    if fmt in bench.BENCHMARKS:
+        return bench.to_pairs(fmt, bench.load(fmt, spec["path"], **opts))
+    raise ValueError(f"unknown data format {fmt!r}; known: {sorted(sources.SOURCES) + sorted(bench.BENCHMARKS)}")

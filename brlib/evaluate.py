@@ -1,29 +1,35 @@
-"""Scoring pairs and the official metrics: pairwise accuracy (ties wrong) and MM-RLHF-RewardBench Acc / Acc+."""
+"""Scoring with a reward model, and evaluation on benchmarks with their official rules (see brlib.bench)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Callable
 
 import torch
 
+from brlib import bench
 from brlib.data import Pair, PairCollator
 
 
 @torch.inference_mode()
-def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
-    """Scores of the chosen and rejected responses, as two float tensors (N,). Used in: 00_quickstart.ipynb."""
+def score_responses(model, collator: PairCollator, items: list[tuple], batch_size: int = 32) -> torch.Tensor:
+    """Scores (N,) of (prompt, response, images) triples, each scored on its own. Used in: 00_quickstart.ipynb."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    chosen, rejected = [], []
-    for i in range(0, len(pairs), batch_size):
-        chunk = pairs[i : i + batch_size]
-        batch = {k: v.to(device) for k, v in collator(chunk).items()}
-        scores = model(**batch).float().cpu()  # (2b,)
-        chosen.append(scores[: len(chunk)])
-        rejected.append(scores[len(chunk) :])
+    out = []
+    for i in range(0, len(items), batch_size):
+        batch = {k: v.to(device) for k, v in collator.encode(items[i : i + batch_size]).items()}
+        out.append(model(**batch).float().cpu())  # (b,)
     model.train(was_training)
-    return torch.cat(chosen), torch.cat(rejected)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
+    """Scores of the chosen and rejected responses, as two float tensors (N,). Used in: 00_quickstart.ipynb."""
+    items = [(p.prompt, p.chosen, p.images) for p in pairs] + [(p.prompt, p.rejected, p.images) for p in pairs]
+    scores = score_responses(model, collator, items, batch_size)
+    return scores[: len(pairs)], scores[len(pairs) :]
 
 
 def pairwise_accuracy(chosen, rejected) -> dict:
@@ -46,22 +52,45 @@ def accuracy_by(pairs: list[Pair], chosen, rejected, key: str = "category") -> d
             for k, ix in sorted(groups.items())}
 
 
-def mm_rlhf_metrics(pairs: list[Pair], chosen, rejected) -> dict:
-    """MM-RLHF-RewardBench: Acc over pairs and Acc+ over prompt groups (all pairs right), overall and per category.
+Scorer = Callable[[str, list[str], list], list[float]]  # (prompt, responses, images) -> one score per response
 
-    A category's Acc+ denominator is the number of groups with at least one pair in that category.
-    """
-    correct = (torch.as_tensor(chosen) > torch.as_tensor(rejected)).tolist()
-    group_ok: dict[str, bool] = {}
-    cat_pairs, cat_groups = defaultdict(list), defaultdict(set)
-    for p, ok in zip(pairs, correct):
-        group_ok[p.group_id] = group_ok.get(p.group_id, True) and ok
-        cat_pairs[p.category].append(ok)
-        cat_groups[p.category].add(p.group_id)
-    out = {"acc": sum(correct) / len(correct), "acc_plus": sum(group_ok.values()) / len(group_ok),
-           "n": len(correct), "n_groups": len(group_ok), "categories": {}}
-    for c in sorted(cat_pairs):
-        ok = cat_pairs[c]
-        out["categories"][c] = {"acc": sum(ok) / len(ok), "acc_plus": sum(group_ok[g] for g in cat_groups[c])
-                                / len(cat_groups[c]), "n": len(ok), "n_groups": len(cat_groups[c])}
+
+def benchmark_scores(model_or_scorer, rows: list[bench.BenchRow], collator: PairCollator | None = None,
+                     batch_size: int = 32) -> list[list[float]]:
+    """Per-row response scores from a RewardModel (batched) or any scorer callable."""
+    if callable(model_or_scorer) and not isinstance(model_or_scorer, torch.nn.Module):
+        return [list(model_or_scorer(r.prompt, r.responses, r.images)) for r in rows]
+    model = model_or_scorer
+    collator = collator or PairCollator(model.processor, max_length=1 << 30)
+    items = [(r.prompt, resp, r.images) for r in rows for resp in r.responses]
+    flat = score_responses(model, collator, items, batch_size).tolist()
+    out, k = [], 0
+    for r in rows:
+        out.append(flat[k : k + len(r.responses)])
+        k += len(r.responses)
     return out
+
+
+def evaluate(model_or_scorer, benchmark: str, path, ties: str = "wrong", **load_opts) -> dict:
+    """The official metrics of `benchmark` (data file at `path`) for a model or scorer. Used in: 00_quickstart."""
+    rows = bench.load(benchmark, path, **load_opts)
+    return bench.metrics(benchmark, rows, benchmark_scores(model_or_scorer, rows), ties)
+
+
+Judge = Callable[[str, list, str, str], int]  # (prompt, images, first, second) -> 0 if first is better, else 1
+
+
+def judge_both_orders(judge: Judge, pairs: list[Pair]) -> dict:
+    """A generative judge sees every pair in both orders: accuracy over both, and how often its verdicts agree.
+
+    A judge that always answers "first" scores 0.5 here, not the 1.0 it would get if the chosen answer were always
+    shown first (the pitfall of the R1-Reward evaluation scripts).
+    """
+    right, consistent = 0, 0
+    for p in pairs:
+        a = judge(p.prompt, p.images, p.chosen, p.rejected)  # 0 = chosen preferred
+        b = judge(p.prompt, p.images, p.rejected, p.chosen)  # 1 = chosen preferred
+        right += (a == 0) + (b == 1)
+        consistent += (a == 0) == (b == 1)
+    n = len(pairs)
+    return {"acc": right / (2 * n), "order_consistency": consistent / n, "n": n}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections import Counter
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from brlib.data import PairCollator, load_pairs
+from brlib.data import DropReport, PairCollator, load_pairs
 from brlib.evaluate import pairwise_accuracy, score_pairs
 from brlib.head import HeadConfig
 from brlib.loss import LossConfig, bt_loss
@@ -34,6 +35,8 @@ class TrainConfig:
     model: str
     output_dir: str
     train_data: list[dict] = field(default_factory=list)  # [{format, path, split?, source?}]
+    mixture: dict | str | None = None  # a MixtureSpec (dict or YAML path), added to train_data
+    homogeneous_batches: bool = False  # every micro-batch all-image or all-text (no hangs when sharded)
     eval_data: list[dict] = field(default_factory=list)
     seed: int = 0
     lr: float = 3e-6
@@ -73,19 +76,36 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class _Stream:
-    """The endless stream of per-epoch permutations of range(n); position k depends only on (seed, k)."""
+    """Global micro-batches of `size` indices; micro-batch k depends only on (seed, k), so resume is exact.
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.perms = n, seed, {}
+    Plain: consecutive slices of the endless stream of per-epoch permutations. Homogeneous: per-epoch batches
+    that never mix image and text pairs (`brlib.mixture.homogeneous_batches`).
+    """
 
-    def take(self, start: int, count: int) -> list[int]:
-        out = []
-        for k in range(start, start + count):
-            epoch, i = divmod(k, self.n)
-            if epoch not in self.perms:
+    def __init__(self, pairs: list, size: int, seed: int, homogeneous: bool = False):
+        self.pairs, self.size, self.seed, self.homogeneous, self.cache = pairs, size, seed, homogeneous, {}
+        if homogeneous and not self._epoch(0):
+            raise ValueError(f"no modality has a full micro-batch of {size} pairs")
+
+    def _epoch(self, epoch: int) -> list:
+        if epoch not in self.cache:
+            if self.homogeneous:
+                from brlib.mixture import homogeneous_batches
+
+                self.cache[epoch] = homogeneous_batches(self.pairs, self.size, self.seed, epoch)
+            else:
                 g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-                self.perms[epoch] = torch.randperm(self.n, generator=g).tolist()
-            out.append(self.perms[epoch][i])
+                self.cache[epoch] = torch.randperm(len(self.pairs), generator=g).tolist()
+        return self.cache[epoch]
+
+    def batch(self, k: int) -> list[int]:
+        if self.homogeneous:
+            epoch, j = divmod(k, len(self._epoch(0)))
+            return self._epoch(epoch)[j]
+        out = []
+        for pos in range(k * self.size, (k + 1) * self.size):
+            epoch, i = divmod(pos, len(self.pairs))
+            out.append(self._epoch(epoch)[i])
         return out
 
 
@@ -138,7 +158,16 @@ def build(cfg: TrainConfig):
             pairs += kept
         return pairs
 
-    return model, collator, gather(cfg.train_data), gather(cfg.eval_data), reports
+    train_pairs = gather(cfg.train_data)
+    if cfg.mixture is not None:
+        from brlib.mixture import MixtureSpec, build_mixture
+
+        spec = (MixtureSpec.from_dict(cfg.mixture) if isinstance(cfg.mixture, dict)
+                else MixtureSpec.from_yaml(cfg.mixture))
+        mix = build_mixture(spec, collator)
+        train_pairs += mix.train
+        reports.update({k: DropReport(r["read"], r["sampled"], Counter(r["reasons"])) for k, r in mix.report.items()})
+    return model, collator, train_pairs, gather(cfg.eval_data), reports
 
 
 def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -> dict:
@@ -183,7 +212,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     micro = cfg.batch_size // (cfg.grad_accum * acc.num_processes)
     if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
         raise ValueError("batch_size must be divisible by grad_accum x number of processes")
-    stream = _Stream(len(train_pairs), cfg.seed)
+    stream = _Stream(train_pairs, micro * acc.num_processes, cfg.seed, cfg.homogeneous_batches)
     bar = tqdm(range(start, cfg.num_steps), initial=start, total=cfg.num_steps, disable=not progress,
                desc="train", dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -192,8 +221,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         optimizer.zero_grad(set_to_none=True)
         step_loss, step_correct = 0.0, 0
         for m in range(cfg.grad_accum):
-            first = (step * cfg.grad_accum + m) * cfg.batch_size // cfg.grad_accum
-            idx = stream.take(first + acc.process_index * micro, micro)
+            global_batch = stream.batch(step * cfg.grad_accum + m)
+            idx = global_batch[acc.process_index * micro : (acc.process_index + 1) * micro]
             batch = {k: v.to(acc.device) for k, v in collator([train_pairs[i] for i in idx]).items()}
             with acc.autocast():
                 scores = model(**batch)  # (2B,) chosen then rejected

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+VERSION = 1  # bump when generated data or the tokenizer corpus change: cache keys include it
 SIDE = 84  # pixels; a 3 x 3 grid of 28-pixel cells
 CELL = SIDE // 3
 COLORS = {
@@ -204,8 +205,35 @@ def text(rng: random.Random, n_wrong: int = 1) -> Example:
     return Example("text", f"What is {a} + {b}?", [f"{a} + {b} = {v}." for v in values], None, {"kind": "math"})
 
 
+def instruction(rng: random.Random, n_wrong: int = 1) -> Example:
+    """Instruction following about the image: the chosen answer obeys the format constraint, the rejected ignores it."""
+    objs = _scene(rng)
+    o = rng.choice(objs)
+    if rng.random() < 0.5:
+        q = f"Answer with one word only: what color is the {o.shape} at the {POSITIONS[o.cell]}?"
+        answers = [f"{o.color.capitalize()}.", f"The {o.shape} at the {POSITIONS[o.cell]} is {o.color}."]
+    else:
+        q = f"Answer in capital letters: which shape is at the {POSITIONS[o.cell]}?"
+        answers = [f"A {o.color.upper()} {o.shape.upper()}.", f"A {o.color} {o.shape}."]
+    return Example("instruction", q, answers, draw_scene(objs, rng))
+
+
+def text_instruction(rng: random.Random, n_wrong: int = 1) -> Example:
+    """Text-only instruction following: a word-count or letter-case constraint, obeyed or ignored."""
+    topic = rng.choice(["the sea", "a red kite", "autumn leaves", "a quiet library", "fresh bread"])
+    if rng.random() < 0.5:
+        q = f"Describe {topic} in exactly three words."
+        good = rng.choice(["Calm, wide, blue.", "Bright and light.", "Warm, golden, soft."])
+        good = good if len(good.split()) == 3 else "Calm, wide, blue."
+        answers = [good, f"{topic.capitalize()} is lovely to think about on a long and quiet afternoon."]
+    else:
+        q = f"Write one sentence about {topic}, all in lower case."
+        answers = [f"i like {topic} very much.", f"I like {topic.title()} very much."]
+    return Example("text_instruction", q, answers, None)
+
+
 GENERATORS = {"perception": perception, "hallucination": hallucination, "reasoning": reasoning,
-              "safety": safety, "text": text}
+              "safety": safety, "text": text, "instruction": instruction, "text_instruction": text_instruction}
 
 
 def generate(

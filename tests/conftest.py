@@ -50,6 +50,6 @@ def rm(backbone_dir):
 def pairs(world_dir):
     from brlib import data
 
-    img = data.load_rlaif_v(str(world_dir / "train" / "rlaif_v.parquet"))
-    txt = data.load_chat_pairs(str(world_dir / "train" / "text.parquet"))
+    img = data.load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
+    txt = data.load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
     return img[:6] + txt[:3]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import SHARED
 
-from brlib import data, evaluate
+from brlib import bench, data, evaluate
 
 REAL = SHARED / "data" / "mm_rlhf_rewardbench.jsonl"
 
@@ -13,7 +13,7 @@ REAL = SHARED / "data" / "mm_rlhf_rewardbench.jsonl"
 def real_pairs():
     if not REAL.exists():
         pytest.skip(f"{REAL} not found (shared/ must sit beside the checkout)")
-    return data.load_mm_rlhf_rewardbench(REAL)
+    return bench.load("mm_rlhf_rewardbench", REAL)
 
 
 def test_real_benchmark_counts(real_pairs):
@@ -22,22 +22,23 @@ def test_real_benchmark_counts(real_pairs):
     assert len(real_pairs) == 170
     assert len({p.group_id for p in real_pairs}) == 46
     assert Counter(p.category for p in real_pairs) == {"mcq": 42, "long": 37, "short": 34, "safety": 32, "video": 25}
-    groups = {c: len({p.group_id for p in real_pairs if p.category == c}) for c in data.MM_RLHF_CATEGORIES}
+    groups = {c: len({p.group_id for p in real_pairs if p.category == c}) for c in bench.MM_RLHF_CATEGORIES}
     assert groups == {"mcq": 10, "long": 10, "short": 10, "safety": 6, "video": 10}
 
 
 def test_acc_and_acc_plus_match_hand_computation(real_pairs):
-    # Score rule: pair i is right unless i % 7 == 0; every 11th pair is a tie (counts as wrong).
+    # Pair i is wrong when i % 7 == 0 and i % 11 != 0, a tie (counted wrong) when both hold.
     chosen = torch.tensor([0.0 if i % 7 == 0 else 1.0 for i in range(170)])
     rejected = torch.tensor([0.0 if i % 11 == 0 else 0.5 for i in range(170)])
     right = [c > r for c, r in zip(chosen.tolist(), rejected.tolist())]
     groups = {}
     for p, ok in zip(real_pairs, right):
         groups.setdefault(p.group_id, []).append(ok)
-    m = evaluate.mm_rlhf_metrics(real_pairs, chosen, rejected)
+    m = bench.metrics("mm_rlhf_rewardbench", real_pairs, list(zip(chosen.tolist(), rejected.tolist())))
     assert m["acc"] == pytest.approx(sum(right) / 170)
     assert m["acc_plus"] == pytest.approx(sum(all(v) for v in groups.values()) / 46)
-    for cat in data.MM_RLHF_CATEGORIES:
+    assert m["n_tie"] == sum(1 for i in range(170) if i % 77 == 0)
+    for cat in bench.MM_RLHF_CATEGORIES:
         ix = [i for i, p in enumerate(real_pairs) if p.category == cat]
         gids = {real_pairs[i].group_id for i in ix}
         assert m["categories"][cat]["acc"] == pytest.approx(sum(right[i] for i in ix) / len(ix))
@@ -48,10 +49,12 @@ def test_acc_and_acc_plus_match_hand_computation(real_pairs):
 
 
 def test_perfect_and_tied_scores(real_pairs):
-    ones, zeros = torch.ones(170), torch.zeros(170)
-    assert evaluate.mm_rlhf_metrics(real_pairs, ones, zeros)["acc_plus"] == 1.0
-    tied = evaluate.mm_rlhf_metrics(real_pairs, zeros, zeros)
-    assert tied["acc"] == 0.0 and tied["acc_plus"] == 0.0
+    right = bench.metrics("mm_rlhf_rewardbench", real_pairs, [[1.0, 0.0]] * 170)
+    assert right["acc"] == right["acc_plus"] == 1.0
+    tied = bench.metrics("mm_rlhf_rewardbench", real_pairs, [[0.0, 0.0]] * 170)
+    assert tied["acc"] == 0.0 and tied["acc_plus"] == 0.0 and tied["n_tie"] == 170
+    half = bench.metrics("mm_rlhf_rewardbench", real_pairs, [[0.0, 0.0]] * 170, ties="half")
+    assert half["acc"] == 0.5 and half["acc_plus"] == 0.0
 
 
 def test_pairwise_accuracy_counts_ties_as_wrong():
@@ -72,3 +75,31 @@ def test_score_pairs_is_deterministic_and_batch_independent(rm, pairs):
     c1, r1 = evaluate.score_pairs(rm, col, pairs, batch_size=2)
     c2, r2 = evaluate.score_pairs(rm, col, pairs, batch_size=len(pairs))
     assert torch.allclose(c1, c2, atol=1e-5) and torch.allclose(r1, r2, atol=1e-5)
+
+
+def test_generative_judge_is_shown_both_orders(pairs):
+    always_first = evaluate.judge_both_orders(lambda prompt, images, a, b: 0, pairs)
+    assert always_first == {"acc": 0.5, "order_consistency": 0.0, "n": len(pairs)}
+    oracle = evaluate.judge_both_orders(lambda prompt, images, a, b: 0 if a in {p.chosen for p in pairs} else 1,
+                                        pairs)
+    assert oracle["acc"] == 1.0 and oracle["order_consistency"] == 1.0
+
+
+def test_evaluate_accepts_a_model_or_any_scorer(rm, world_dir):
+    path = world_dir / "bench" / "mm_reward_bench.jsonl"
+    by_length = evaluate.evaluate(lambda prompt, responses, images: [len(r) for r in responses],
+                                  "mm_rlhf_rewardbench", path)
+    rows = bench.load("mm_rlhf_rewardbench", path)
+    assert by_length["acc"] == pytest.approx(sum(len(r.responses[0]) > len(r.responses[1]) for r in rows) / len(rows))
+    with_model = evaluate.evaluate(rm, "mm_rlhf_rewardbench", path)
+    assert with_model["n"] == len(rows) and 0.0 <= with_model["acc"] <= 1.0
+
+
+def test_trl_format_round_trip():
+    from brlib.data import Pair
+
+    row = {"prompt": [{"role": "user", "content": "Hi?"}], "chosen": [{"role": "assistant", "content": "Hello."}],
+           "rejected": [{"role": "assistant", "content": "Go away."}], "images": ["a.png"], "margin": 1.5}
+    p = Pair.from_trl(row)
+    assert (p.prompt, p.chosen, p.rejected, p.images, p.margin) == ("Hi?", "Hello.", "Go away.", ["a.png"], 1.5)
+    assert Pair.from_trl(p.to_trl()).to_trl() == p.to_trl()

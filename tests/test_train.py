@@ -14,7 +14,7 @@ def _cfg(backbone_dir, world_dir, out, **kw):
     base = dict(
         model=str(backbone_dir), output_dir=str(out),
         train_data=[{"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")},
-                    {"format": "chat_pairs", "path": str(world_dir / "train" / "text.parquet")}],
+                    {"format": "skywork", "path": str(world_dir / "train" / "text.parquet")}],
         eval_data=[{"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "ho"}],
         lr=1e-3, batch_size=4, grad_accum=2, num_steps=4, max_length=512, precision="fp32", log_every=1,
         eval_every=2,
