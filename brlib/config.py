@@ -7,6 +7,7 @@ Notebooks call `load(PROFILE, smoke=SMOKE, seed=SEED)` in the cell after their p
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Profile:
     train_data: list[dict] = field(default_factory=list)
     eval_data: list[dict] = field(default_factory=list)
     bench: dict = field(default_factory=dict)
+    benchmarks: dict = field(default_factory=dict)  # paper profile: local copies of the benchmark files
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self.__dict__)
@@ -91,13 +93,24 @@ def prepare(profile: Profile) -> dict:
     """Model path and data specs for `profile`; in the tiny profile, build the backbone and world if missing."""
     if profile.name != "tiny":
         return {"model": profile.backbone["model"], "train_data": profile.train_data,
-                "eval_data": profile.eval_data, "bench": profile.bench}
-    from brlib import tiny, world
+                "eval_data": profile.eval_data, "bench": profile.bench, "sources": {},
+                "benchmarks": profile.benchmarks}
+    from brlib import tiny, world, world_files
 
     w, bb = profile.world, profile.backbone
     world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
     model_dir = _build_once("backbone", {**bb, "version": world.VERSION},
                             lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb))
+
+    def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
+        src = world_files.write_sources(d / "sources", seed=0, scale=scale)
+        ben = world_files.write_benchmarks(d / "benchmarks", seed=0, scale=scale)
+        # Stored relative to the cache entry, so a moved cache still resolves.
+        (d / "sources.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in src.items()}))
+        (d / "benchmarks.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in ben.items()}))
+
+    scale = 0.1 if profile.smoke else 1.0
+    files_dir = _build_once("world_files", {"scale": scale, "version": world.VERSION}, write_files)
     return {
         "model": str(model_dir),
         "train_data": [
@@ -109,6 +122,9 @@ def prepare(profile: Profile) -> dict:
             {"format": "skywork", "path": str(world_dir / "heldout" / "text.parquet"), "source": "heldout_text"},
         ],
         "bench": {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")},
+        "sources": {k: str(files_dir / v) for k, v in json.loads((files_dir / "sources.json").read_text()).items()},
+        "benchmarks": {k: str(files_dir / v)
+                       for k, v in json.loads((files_dir / "benchmarks.json").read_text()).items()},
     }
 
 
@@ -134,3 +150,14 @@ def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, 
         return {"history": history, "final": final, "cached": True, "config_hash": key}
     result = train(train_config(profile, prepared, seed, out, **overrides), progress=progress)
     return {**result, "cached": False, "config_hash": key}
+
+
+def resolve_mixture(spec_path: str | Path, prepared: dict):
+    """A mixture YAML with its sources' paths filled from the profile (tiny files, or Hub ids when None)."""
+    from brlib.mixture import MixtureSpec
+
+    spec = MixtureSpec.from_yaml(spec_path)
+    for s in spec.sources:
+        if s.path is None and s.key in prepared.get("sources", {}):
+            s.path = prepared["sources"][s.key]
+    return spec

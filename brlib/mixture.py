@@ -125,3 +125,23 @@ def homogeneous_batches(pairs: list[Pair], batch_size: int, seed: int, epoch: in
         batches += [idx[i : i + batch_size] for i in range(0, len(idx) - batch_size + 1, batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m brlib.mixture SPEC.yaml [--profile tiny|paper]`: build the mixture and print its report."""
+    import argparse
+
+    from brlib import config
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("spec")
+    ap.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    args = ap.parse_args(argv)
+    prepared = config.prepare(config.load(args.profile))
+    mix = build_mixture(config.resolve_mixture(args.spec, prepared))
+    print(mix.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

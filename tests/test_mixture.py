@@ -75,3 +75,16 @@ def test_training_from_a_mixture_with_homogeneous_batches(backbone_dir, tiny_sou
     _, _, pairs, _, _ = build(cfg)
     stream = _Stream(pairs, 4, 0, homogeneous=True)
     assert all(len({modality(pairs[i]) for i in stream.batch(k)}) == 1 for k in range(12))
+
+
+def test_mixture_cli_prints_the_per_source_report(capsys):
+    from pathlib import Path
+
+    from brlib import mixture
+
+    spec = Path(__file__).resolve().parent.parent / "configs" / "mixtures" / "basereward_final.yaml"
+    assert mixture.main([str(spec), "--profile", "tiny"]) == 0
+    out = capsys.readouterr().out
+    for key in ["rlaif_v", "mmpr_v1_2", "r1_reward", "tulu3_if", "olmo2_mix", "ultrafeedback_hard", "swe_arena"]:
+        assert key in out
+    assert "no pair (tie or below gap)" in out  # swe_arena's tie votes are counted, not lost
