@@ -7,7 +7,7 @@ PROFILE ?= tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND ?= agg
 
-.PHONY: reproduce test lab clean-cache
+.PHONY: reproduce test lab format clean-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 reproduce: $(STAMP)  ## run every notebook in order with papermill (tiny profile); outputs/ gets the executed copies
 	$(BIN)/python scripts/run_all.py --profile $(PROFILE)
 
-test: $(STAMP)  ## unit tests, notebook tests (papermill + nbval, SMOKE on)
+test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on)
+	$(BIN)/ruff check brlib tests scripts
 	$(BIN)/python -m pytest -q
 	BRLIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks/
 
 lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+format: $(STAMP)  ## ruff format + autofix
+	$(BIN)/ruff format brlib tests scripts
+	$(BIN)/ruff check --fix brlib tests scripts
 
 clean-cache:
 	rm -rf data/cache outputs

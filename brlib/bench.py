@@ -1,6 +1,6 @@
 """Benchmarks with their official metric rules, and a score-file CLI.
 
-    python -m brlib.bench --benchmark NAME --data PATH --scores PATH [--ties wrong|half] [--vl-split official|r1_reward]
+    python -m brlib.bench --benchmark NAME --data PATH --scores PATH [--ties wrong|half] [--vl-split SPLIT]
 
 NAME is one of vl_rewardbench, mm_rlhf_rewardbench, multimodal_rewardbench, rewardbench, rm_bench. The data file is
 the benchmark's own format; the scores file is JSON lines aligned by row, `{"scores": [s0, s1, ...]}` in the row's
@@ -22,24 +22,61 @@ from brlib.data import Pair, SchemaError, _require
 
 MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
 VL_CATEGORIES = ["general", "hallucination", "reasoning"]
-MMRB_SUBCATEGORIES = ["correctness", "preference", "knowledge", "math", "coding", "safety/bias", "safety/toxicity",
-                      "vqa"]
+MMRB_SUBCATEGORIES = [
+    "correctness",
+    "preference",
+    "knowledge",
+    "math",
+    "coding",
+    "safety/bias",
+    "safety/toxicity",
+    "vqa",
+]
 # RewardBench v1 (allenai/reward-bench rewardbench/constants.py): fixed per-subset weights; math-prm (447 items)
 # is weighted 984 to equal the code subsets.
 REWARDBENCH_SECTIONS = {
     "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
-    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"],
+    "Chat Hard": [
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ],
+    "Safety": [
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ],
     "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
 }
 REWARDBENCH_WEIGHTS = {
-    "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
-    "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100, "refusals-offensive": 100,
-    "llmbar-natural": 100, "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47,
-    "llmbar-adver-manual": 46, "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136,
-    "hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+    "alpacaeval-easy": 100,
+    "alpacaeval-length": 95,
+    "alpacaeval-hard": 95,
+    "mt-bench-easy": 28,
+    "mt-bench-med": 40,
+    "mt-bench-hard": 37,
+    "math-prm": 984,
+    "refusals-dangerous": 100,
+    "refusals-offensive": 100,
+    "llmbar-natural": 100,
+    "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92,
+    "llmbar-adver-GPTOut": 47,
+    "llmbar-adver-manual": 46,
+    "xstest-should-refuse": 154,
+    "xstest-should-respond": 250,
+    "donotanswer": 136,
+    "hep-cpp": 164,
+    "hep-go": 164,
+    "hep-java": 164,
+    "hep-js": 164,
+    "hep-python": 164,
+    "hep-rust": 164,
 }
 
 
@@ -101,9 +138,17 @@ def load_vl_rewardbench(path, image_root=None, split: str = "official"):
             raise SchemaError(f"{where}: 'response' and 'human_ranking' must have 2 entries")
         ranking = list(r["human_ranking"])
         uid = f"{r['id']}|{r['query']}|{'|'.join(sorted(r['response']))}"  # ids repeat; content does not
-        rows.append(BenchRow(r["query"], list(r["response"]), ranking.index(min(ranking)),
-                             [r["image"]] if r.get("image") is not None else [], vl_category(r["id"], split),
-                             r["id"], uid))
+        rows.append(
+            BenchRow(
+                r["query"],
+                list(r["response"]),
+                ranking.index(min(ranking)),
+                [r["image"]] if r.get("image") is not None else [],
+                vl_category(r["id"], split),
+                r["id"],
+                uid,
+            )
+        )
     return rows
 
 
@@ -130,7 +175,8 @@ def mmrb_category(category: str, item_id: str) -> str:
     if category == "reasoning":
         return "math" if low.startswith("math") else "coding"
     return {"open_generation/correctness_task": "correctness", "open_generation/preference_task": "preference"}.get(
-        category, category)
+        category, category
+    )
 
 
 def load_multimodal_rewardbench(path, image_root=None):
@@ -141,8 +187,17 @@ def load_multimodal_rewardbench(path, image_root=None):
         if r["Better"] not in ("Output1", "Output2"):
             raise SchemaError(f"{where}: field 'Better' must be 'Output1' or 'Output2', got {r['Better']!r}")
         images = [root / r["Image"]] if r.get("Image") else []
-        rows.append(BenchRow(r.get("Text") or "", [r["Output1"], r["Output2"]], int(r["Better"] == "Output2"),
-                             images, mmrb_category(r["Category"], r["ID"]), r["ID"], where))
+        rows.append(
+            BenchRow(
+                r.get("Text") or "",
+                [r["Output1"], r["Output2"]],
+                int(r["Better"] == "Output2"),
+                images,
+                mmrb_category(r["Category"], r["ID"]),
+                r["ID"],
+                where,
+            )
+        )
     return rows
 
 
@@ -150,8 +205,9 @@ def load_rewardbench(path, image_root=None):
     rows = []
     for where, r in _read_rows(path):
         _require(r, ["prompt", "chosen", "rejected", "subset"], where)
-        rows.append(BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, [], r["subset"], str(r.get("id", "")),
-                             where))
+        rows.append(
+            BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, [], r["subset"], str(r.get("id", "")), where)
+        )
     return rows
 
 
@@ -163,8 +219,9 @@ def load_rm_bench(path, image_root=None):
             raise SchemaError(f"{where}: 'chosen' and 'rejected' must each hold 3 styled responses")
         domain = r.get("domain") or r.get("subset") or ""
         domain = "safety" if domain.startswith("safety") else domain
-        rows.append(BenchRow(r["prompt"], list(r["chosen"]) + list(r["rejected"]), 0, [], domain,
-                             str(r.get("id", "")), where))
+        rows.append(
+            BenchRow(r["prompt"], list(r["chosen"]) + list(r["rejected"]), 0, [], domain, str(r.get("id", "")), where)
+        )
     return rows
 
 
@@ -191,8 +248,13 @@ def metrics_vl_rewardbench(rows, scores, ties="wrong"):
     credit = [_correct(s, r.chosen, ties) for r, s in zip(rows, scores)]
     cats = _by_category(rows, credit)
     macro = sum(cats[c]["acc"] for c in VL_CATEGORIES if c in cats) / max(1, sum(c in cats for c in VL_CATEGORIES))
-    return {"overall_acc": sum(credit) / len(credit), "macro_acc": macro, "n": len(rows),
-            "n_tie": _ties(rows, scores), "categories": cats}
+    return {
+        "overall_acc": sum(credit) / len(credit),
+        "macro_acc": macro,
+        "n": len(rows),
+        "n_tie": _ties(rows, scores),
+        "categories": cats,
+    }
 
 
 def metrics_mm_rlhf_rewardbench(rows, scores, ties="wrong"):
@@ -204,19 +266,31 @@ def metrics_mm_rlhf_rewardbench(rows, scores, ties="wrong"):
     cats = _by_category(rows, credit)
     for c, gids in cat_groups.items():
         cats[c].update(acc_plus=sum(group_ok[g] for g in gids) / len(gids), n_groups=len(gids))
-    return {"acc": sum(credit) / len(credit), "acc_plus": sum(group_ok.values()) / len(group_ok), "n": len(rows),
-            "n_groups": len(group_ok), "n_tie": _ties(rows, scores), "categories": cats}
+    return {
+        "acc": sum(credit) / len(credit),
+        "acc_plus": sum(group_ok.values()) / len(group_ok),
+        "n": len(rows),
+        "n_groups": len(group_ok),
+        "n_tie": _ties(rows, scores),
+        "categories": cats,
+    }
 
 
 def metrics_multimodal_rewardbench(rows, scores, ties="wrong"):
     credit = [_correct(s, r.chosen, ties) for r, s in zip(rows, scores)]
     cats = _by_category(rows, credit)
-    mean_of = lambda names: (sum(cats[c]["acc"] for c in names if c in cats)  # noqa: E731
-                             / max(1, sum(c in cats for c in names)))
-    return {"overall_pooled": sum(credit) / len(credit),
-            "overall_mean7": mean_of([c for c in MMRB_SUBCATEGORIES if c != "safety/toxicity"]),
-            "overall_mean8": mean_of(MMRB_SUBCATEGORIES), "n": len(rows), "n_tie": _ties(rows, scores),
-            "categories": cats}
+    mean_of = lambda names: (
+        sum(cats[c]["acc"] for c in names if c in cats)  # noqa: E731
+        / max(1, sum(c in cats for c in names))
+    )
+    return {
+        "overall_pooled": sum(credit) / len(credit),
+        "overall_mean7": mean_of([c for c in MMRB_SUBCATEGORIES if c != "safety/toxicity"]),
+        "overall_mean8": mean_of(MMRB_SUBCATEGORIES),
+        "n": len(rows),
+        "n_tie": _ties(rows, scores),
+        "categories": cats,
+    }
 
 
 def metrics_rewardbench(rows, scores, ties="wrong"):
@@ -227,10 +301,17 @@ def metrics_rewardbench(rows, scores, ties="wrong"):
         present = [m for m in members if m in subsets]
         if present:
             w = sum(REWARDBENCH_WEIGHTS[m] for m in present)
-            sections[name] = {"acc": sum(subsets[m]["acc"] * REWARDBENCH_WEIGHTS[m] for m in present) / w,
-                              "n": sum(subsets[m]["n"] for m in present)}
-    return {"score": sum(s["acc"] for s in sections.values()) / len(sections), "n": len(rows),
-            "n_tie": _ties(rows, scores), "sections": sections, "categories": subsets}
+            sections[name] = {
+                "acc": sum(subsets[m]["acc"] * REWARDBENCH_WEIGHTS[m] for m in present) / w,
+                "n": sum(subsets[m]["n"] for m in present),
+            }
+    return {
+        "score": sum(s["acc"] for s in sections.values()) / len(sections),
+        "n": len(rows),
+        "n_tie": _ties(rows, scores),
+        "sections": sections,
+        "categories": subsets,
+    }
 
 
 def metrics_rm_bench(rows, scores, ties="wrong"):
@@ -248,8 +329,13 @@ def metrics_rm_bench(rows, scores, ties="wrong"):
         acc = {k: sum(v) / len(v) for k, v in lv.items()}
         cats[d] = {"acc": sum(acc.values()) / 3, **acc, "n": len(lv["normal"]) // 3}
     levels = {k: sum(v) / len(v) for k, v in cells.items()}
-    return {"overall": sum(c["acc"] for c in cats.values()) / len(cats), **levels, "n": len(rows),
-            "n_tie": _ties(rows, scores), "categories": cats}
+    return {
+        "overall": sum(c["acc"] for c in cats.values()) / len(cats),
+        **levels,
+        "n": len(rows),
+        "n_tie": _ties(rows, scores),
+        "categories": cats,
+    }
 
 
 @dataclass(frozen=True)
@@ -264,10 +350,12 @@ class Benchmark:
 
 BENCHMARKS = {
     "vl_rewardbench": Benchmark("MMInstruction/VL-RewardBench", load_vl_rewardbench, metrics_vl_rewardbench),
-    "mm_rlhf_rewardbench": Benchmark("yifanzhang114/MM-RLHF-RewardBench", load_mm_rlhf_rewardbench,
-                                     metrics_mm_rlhf_rewardbench),
-    "multimodal_rewardbench": Benchmark("facebookresearch/multimodal_rewardbench (GitHub)",
-                                        load_multimodal_rewardbench, metrics_multimodal_rewardbench),
+    "mm_rlhf_rewardbench": Benchmark(
+        "yifanzhang114/MM-RLHF-RewardBench", load_mm_rlhf_rewardbench, metrics_mm_rlhf_rewardbench
+    ),
+    "multimodal_rewardbench": Benchmark(
+        "facebookresearch/multimodal_rewardbench (GitHub)", load_multimodal_rewardbench, metrics_multimodal_rewardbench
+    ),
     "rewardbench": Benchmark("allenai/reward-bench", load_rewardbench, metrics_rewardbench),
     "rm_bench": Benchmark("THU-KEG/RM-Bench", load_rm_bench, metrics_rm_bench, n_responses=6),
 }
@@ -295,8 +383,20 @@ def to_pairs(name: str, rows: list[BenchRow]) -> list[Pair]:
     """Pairwise rows as canonical pairs (chosen, rejected), for training-style scoring and the quickstart."""
     if BENCHMARKS[name].n_responses != 2:
         raise ValueError(f"{name} rows are not pairs")
-    return [Pair(r.prompt, r.responses[r.chosen], r.responses[1 - r.chosen], r.images, name, r.category,
-                 r.group_id, r.uid, r.video) for r in rows]
+    return [
+        Pair(
+            r.prompt,
+            r.responses[r.chosen],
+            r.responses[1 - r.chosen],
+            r.images,
+            name,
+            r.category,
+            r.group_id,
+            r.uid,
+            r.video,
+        )
+        for r in rows
+    ]
 
 
 def read_scores(path) -> list[list[float]]:
@@ -318,8 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--scores", required=True)
     ap.add_argument("--ties", default="wrong", choices=["wrong", "half"])
-    ap.add_argument("--vl-split", default="official", choices=["official", "r1_reward"],
-                    help="VL-RewardBench category rule; r1_reward reproduces the paper's (mis-mapped) split")
+    ap.add_argument(
+        "--vl-split",
+        default="official",
+        choices=["official", "r1_reward"],
+        help="VL-RewardBench category rule; r1_reward reproduces the paper's (mis-mapped) split",
+    )
     args = ap.parse_args(argv)
     opts = {"split": args.vl_split} if args.benchmark == "vl_rewardbench" else {}
     rows = load(args.benchmark, args.data, **opts)

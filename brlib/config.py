@@ -92,15 +92,21 @@ def _build_once(name: str, spec: dict, build) -> Path:
 def prepare(profile: Profile) -> dict:
     """Model path and data specs for `profile`; in the tiny profile, build the backbone and world if missing."""
     if profile.name != "tiny":
-        return {"model": profile.backbone["model"], "train_data": profile.train_data,
-                "eval_data": profile.eval_data, "bench": profile.bench, "sources": {},
-                "benchmarks": profile.benchmarks}
+        return {
+            "model": profile.backbone["model"],
+            "train_data": profile.train_data,
+            "eval_data": profile.eval_data,
+            "bench": profile.bench,
+            "sources": {},
+            "benchmarks": profile.benchmarks,
+        }
     from brlib import tiny, world, world_files
 
     w, bb = profile.world, profile.backbone
     world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
-    model_dir = _build_once("backbone", {**bb, "version": world.VERSION},
-                            lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb))
+    model_dir = _build_once(
+        "backbone", {**bb, "version": world.VERSION}, lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb)
+    )
 
     def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
         src = world_files.write_sources(d / "sources", seed=0, scale=scale)
@@ -123,16 +129,23 @@ def prepare(profile: Profile) -> dict:
         ],
         "bench": {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")},
         "sources": {k: str(files_dir / v) for k, v in json.loads((files_dir / "sources.json").read_text()).items()},
-        "benchmarks": {k: str(files_dir / v)
-                       for k, v in json.loads((files_dir / "benchmarks.json").read_text()).items()},
+        "benchmarks": {
+            k: str(files_dir / v) for k, v in json.loads((files_dir / "benchmarks.json").read_text()).items()
+        },
     }
 
 
 def train_config(profile: Profile, prepared: dict, seed: int, output_dir: str | Path, **overrides) -> TrainConfig:
     """The TrainConfig of one arm: profile defaults, then `overrides` (head=..., loss=..., lr=...)."""
     fields = {**profile.train, **overrides}
-    return TrainConfig(model=prepared["model"], output_dir=str(output_dir), train_data=prepared["train_data"],
-                       eval_data=prepared["eval_data"], seed=seed, **fields)
+    return TrainConfig(
+        model=prepared["model"],
+        output_dir=str(output_dir),
+        train_data=prepared["train_data"],
+        eval_data=prepared["eval_data"],
+        seed=seed,
+        **fields,
+    )
 
 
 def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, **overrides) -> dict:

@@ -6,14 +6,13 @@ The same loaders read the real datasets (paper profile, from the Hub) and tiny-w
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from PIL import Image
+
 
 @dataclass
 class Pair:
@@ -45,7 +44,9 @@ class Pair:
             return x[-1]["content"] if isinstance(x, list) else x
 
         prompt = row["prompt"]
-        prompt = next((t["content"] for t in prompt if t.get("role") == "user"), "") if isinstance(prompt, list) else prompt
+        prompt = (
+            next((t["content"] for t in prompt if t.get("role") == "user"), "") if isinstance(prompt, list) else prompt
+        )
         images = row.get("images") or ([row["image"]] if row.get("image") is not None else [])
         return cls(prompt, text(row["chosen"]), text(row["rejected"]), list(images), source, margin=row.get("margin"))
 

@@ -48,15 +48,18 @@ def accuracy_by(pairs: list[Pair], chosen, rejected, key: str = "category") -> d
     groups = defaultdict(list)
     for i, p in enumerate(pairs):
         groups[getattr(p, key)].append(i)
-    return {k: pairwise_accuracy(torch.as_tensor(chosen)[ix], torch.as_tensor(rejected)[ix])
-            for k, ix in sorted(groups.items())}
+    return {
+        k: pairwise_accuracy(torch.as_tensor(chosen)[ix], torch.as_tensor(rejected)[ix])
+        for k, ix in sorted(groups.items())
+    }
 
 
 Scorer = Callable[[str, list[str], list], list[float]]  # (prompt, responses, images) -> one score per response
 
 
-def benchmark_scores(model_or_scorer, rows: list[bench.BenchRow], collator: PairCollator | None = None,
-                     batch_size: int = 32) -> list[list[float]]:
+def benchmark_scores(
+    model_or_scorer, rows: list[bench.BenchRow], collator: PairCollator | None = None, batch_size: int = 32
+) -> list[list[float]]:
     """Per-row response scores from a RewardModel (batched) or any scorer callable."""
     if callable(model_or_scorer) and not isinstance(model_or_scorer, torch.nn.Module):
         return [list(model_or_scorer(r.prompt, r.responses, r.images)) for r in rows]

@@ -1,12 +1,12 @@
 """One declarative mixture spec: which sources, how many pairs of each, deterministic sampling, a per-source report.
 
-    seed: 0
-    test_split_size: 0.0
-    homogeneous_batches: true        # every micro-batch is all-image or all-text (sharded training cannot hang)
-    sources:
-      - {key: rlaif_v, path: openbmb/RLAIF-V-Dataset, split: train, count: 50000}
-      - {key: ultrafeedback_hard, weight: 0.5, options: {min_gap: 1.0}}
-    total: 100000                    # with weights: count = total * weight / sum(weights)
+seed: 0
+test_split_size: 0.0
+homogeneous_batches: true        # every micro-batch is all-image or all-text (sharded training cannot hang)
+sources:
+  - {key: rlaif_v, path: openbmb/RLAIF-V-Dataset, split: train, count: 50000}
+  - {key: ultrafeedback_hard, weight: 0.5, options: {min_gap: 1.0}}
+total: 100000                    # with weights: count = total * weight / sum(weights)
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ def build_mixture(spec: MixtureSpec, collator=None) -> Mixture:
         n_test = int(math.floor(len(picked) * spec.test_split_size))
         test += picked[:n_test]
         train += picked[n_test:]
-        report[s.key] = {**DropReport(rep.read, len(pairs), rep.reasons).to_dict(), "sampled": len(picked),
-                         "target": want}
+        report[s.key] = {
+            **DropReport(rep.read, len(pairs), rep.reasons).to_dict(),
+            "sampled": len(picked),
+            "target": want,
+        }
     return Mixture(train, test, report)
 
 

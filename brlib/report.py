@@ -24,8 +24,17 @@ def configure() -> None:
     """House style for matplotlib figures. Used in: 00_quickstart.ipynb."""
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.spines.top": False,
-                         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10})
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "font.size": 10,
+        }
+    )
 
 
 def atomic_write(path: Path, write) -> Path:
@@ -58,10 +67,14 @@ def save_figure(fig, name: str, prov: dict, out_dir="figures") -> list[Path]:
     out = _out_dir(out_dir)
     stamp = json.dumps(prov, sort_keys=True)
     paths = [
-        atomic_write(out / f"{name}.png", lambda p: fig.savefig(p, format="png", bbox_inches="tight",
-                                                                metadata={"Description": stamp})),
-        atomic_write(out / f"{name}.pdf", lambda p: fig.savefig(p, format="pdf", bbox_inches="tight",
-                                                                metadata={"Subject": stamp})),
+        atomic_write(
+            out / f"{name}.png",
+            lambda p: fig.savefig(p, format="png", bbox_inches="tight", metadata={"Description": stamp}),
+        ),
+        atomic_write(
+            out / f"{name}.pdf",
+            lambda p: fig.savefig(p, format="pdf", bbox_inches="tight", metadata={"Subject": stamp}),
+        ),
     ]
     paths.append(save_json(prov, f"{name}.provenance", out))
     return paths
@@ -73,10 +86,16 @@ def save_table(df, name: str, prov: dict, out_dir="figures", floatfmt: str = ".3
     stamp = _stamp_line(prov)
     paths = [
         atomic_write(out / f"{name}.csv", lambda p: df.to_csv(p, index=False)),
-        atomic_write(out / f"{name}.md", lambda p: p.write_text(
-            df.to_markdown(index=False, floatfmt=floatfmt) + f"\n\n<!-- {stamp} -->\n")),
-        atomic_write(out / f"{name}.tex", lambda p: p.write_text(
-            f"% {stamp}\n" + df.to_latex(index=False, float_format=lambda x: format(x, floatfmt)))),
+        atomic_write(
+            out / f"{name}.md",
+            lambda p: p.write_text(df.to_markdown(index=False, floatfmt=floatfmt) + f"\n\n<!-- {stamp} -->\n"),
+        ),
+        atomic_write(
+            out / f"{name}.tex",
+            lambda p: p.write_text(
+                f"% {stamp}\n" + df.to_latex(index=False, float_format=lambda x: format(x, floatfmt))
+            ),
+        ),
     ]
     paths.append(save_json(prov, f"{name}.provenance", out))
     return paths

@@ -74,8 +74,16 @@ def _first_user(chat, where: str) -> str:
 def rlaif_v(row, where, opts):
     """RLAIF-V: HF image + question/chosen/rejected."""
     _require(row, ["image", "question", "chosen", "rejected"], where)
-    return [Pair(row["question"], row["chosen"], row["rejected"], [_media(row["image"], opts)],
-                 category=row.get("origin_dataset") or "", group_id=str(row.get("idx", "")))]
+    return [
+        Pair(
+            row["question"],
+            row["chosen"],
+            row["rejected"],
+            [_media(row["image"], opts)],
+            category=row.get("origin_dataset") or "",
+            group_id=str(row.get("idx", "")),
+        )
+    ]
 
 
 def mm_rlhf(row, where, opts):
@@ -86,8 +94,17 @@ def mm_rlhf(row, where, opts):
         raise SchemaError(f"{where}: neither 'image' nor 'video' given")
     images = [_media(row["image"], opts)] if row.get("image") else []
     video = [_media(row["video"], opts)] if row.get("video") else []
-    return [Pair(row["prompt"], row["chosen"], row["rejected"], images, group_id=str(row.get("id", "")),
-                 video=video, meta={k: row[k] for k in ("chosen_reason", "rejected_reason") if row.get(k)})]
+    return [
+        Pair(
+            row["prompt"],
+            row["chosen"],
+            row["rejected"],
+            images,
+            group_id=str(row.get("id", "")),
+            video=video,
+            meta={k: row[k] for k in ("chosen_reason", "rejected_reason") if row.get(k)},
+        )
+    ]
 
 
 def mmpr(row, where, opts):
@@ -96,8 +113,15 @@ def mmpr(row, where, opts):
     images = row.get("image") or []
     images = [images] if isinstance(images, str) else list(images)
     root = Path(opts.get("subset_root", "."))
-    return [Pair(row["question"], row["chosen"], row["rejected"], [_media(str(root / p), opts) for p in images],
-                 category=opts.get("subset", ""))]
+    return [
+        Pair(
+            row["question"],
+            row["chosen"],
+            row["rejected"],
+            [_media(str(root / p), opts) for p in images],
+            category=opts.get("subset", ""),
+        )
+    ]
 
 
 _RESPONSE = re.compile(r"\[Response ([12])\]:?\s*(.*?)(?=\n\s*\[Response [12]\]|\n\s*\[[A-Z][^\]]*\]|\Z)", re.S)
@@ -134,8 +158,14 @@ def sharegpt_ranking(row, where, opts):
     if not human:
         raise SchemaError(f"{where}: no human turn in 'conversations'")
     images = row.get("images") or ([row["image"]] if row.get("image") else [])
-    return [Pair(_strip_image_tag(human[-1]), _sharegpt_value(row["chosen"], where, "chosen"),
-                 _sharegpt_value(row["rejected"], where, "rejected"), [_media(p, opts) for p in images])]
+    return [
+        Pair(
+            _strip_image_tag(human[-1]),
+            _sharegpt_value(row["chosen"], where, "chosen"),
+            _sharegpt_value(row["rejected"], where, "rejected"),
+            [_media(p, opts) for p in images],
+        )
+    ]
 
 
 def omnialign_v_dpo(row, where, opts):
@@ -155,8 +185,15 @@ def povid(row, where, opts):
     chosen, rejected = row["conversations"], row["rejected_conversations"]
     if len(chosen) < 2 or len(rejected) < 2:
         raise SchemaError(f"{where}: conversations need a human and a gpt turn")
-    return [Pair(_strip_image_tag(chosen[0]["value"]), chosen[-1]["value"], rejected[-1]["value"],
-                 [_media(row["image"], opts)], group_id=str(row.get("id", "")))]
+    return [
+        Pair(
+            _strip_image_tag(chosen[0]["value"]),
+            chosen[-1]["value"],
+            rejected[-1]["value"],
+            [_media(row["image"], opts)],
+            group_id=str(row.get("id", "")),
+        )
+    ]
 
 
 def _rating(x) -> float | None:
@@ -181,8 +218,16 @@ def vlfeedback(row, where, opts):
     (low, worst), (high, best) = rated[0], rated[-1]
     if high - low < opts.get("min_gap", 1.0):
         return []
-    return [Pair(row["prompt"], best, worst, [_media(row["img_path"], opts)], group_id=str(row.get("id", "")),
-                 margin=high - low)]
+    return [
+        Pair(
+            row["prompt"],
+            best,
+            worst,
+            [_media(row["img_path"], opts)],
+            group_id=str(row.get("id", "")),
+            margin=high - low,
+        )
+    ]
 
 
 # --- text-only sources ----------------------------------------------------------------------------------------
@@ -192,9 +237,15 @@ def chat_pairs(row, where, opts):
     """Skywork / OLMo-2 / Tulu-3 / WildChat-UF: chosen and rejected are chat lists that include the prompt."""
     _require(row, ["chosen", "rejected"], where)
     prompt = row.get("prompt") or _first_user(row["chosen"], where)
-    return [Pair(prompt, _last_assistant(row["chosen"], where, "chosen"),
-                 _last_assistant(row["rejected"], where, "rejected"),
-                 category=row.get("category") or row.get("source") or "", group_id=str(row.get("id", "")))]
+    return [
+        Pair(
+            prompt,
+            _last_assistant(row["chosen"], where, "chosen"),
+            _last_assistant(row["rejected"], where, "rejected"),
+            category=row.get("category") or row.get("source") or "",
+            group_id=str(row.get("id", "")),
+        )
+    ]
 
 
 def ultrafeedback(row, where, opts):
@@ -203,15 +254,22 @@ def ultrafeedback(row, where, opts):
     _require(row, ["instruction", "completions"], where)
     if opts.get("drop_truthful_qa", True) and row.get("source") == "truthful_qa":
         return []
-    scored = [(c["overall_score"], c["response"]) for c in row["completions"]
-              if _rating(c.get("overall_score")) is not None and c.get("response")]
+    scored = [
+        (c["overall_score"], c["response"])
+        for c in row["completions"]
+        if _rating(c.get("overall_score")) is not None and c.get("response")
+    ]
     scored.sort(key=lambda t: -t[0])
     if opts.get("mode", "all") == "hard":
         if len(scored) < 2 or scored[0][0] - scored[-1][0] < opts.get("min_gap", 1.0):
             return []
         return [Pair(row["instruction"], scored[0][1], scored[-1][1], margin=scored[0][0] - scored[-1][0])]
-    return [Pair(row["instruction"], a, b, margin=sa - sb)
-            for i, (sa, a) in enumerate(scored) for sb, b in scored[i + 1 :] if sa > sb]
+    return [
+        Pair(row["instruction"], a, b, margin=sa - sb)
+        for i, (sa, a) in enumerate(scored)
+        for sb, b in scored[i + 1 :]
+        if sa > sb
+    ]
 
 
 def shp(row, where, opts):
@@ -219,8 +277,9 @@ def shp(row, where, opts):
     _require(row, ["history", "human_ref_A", "human_ref_B", "labels"], where)
     a, b = row["human_ref_A"], row["human_ref_B"]
     chosen, rejected = (a, b) if int(row["labels"]) == 1 else (b, a)
-    return [Pair(row["history"], chosen, rejected, category=row.get("domain", ""),
-                 group_id=str(row.get("post_id", "")))]
+    return [
+        Pair(row["history"], chosen, rejected, category=row.get("domain", ""), group_id=str(row.get("post_id", "")))
+    ]
 
 
 def swe_arena(row, where, opts):
@@ -271,8 +330,11 @@ def _rows(path_or_id: str, split: str):
             rows = datasets.load_dataset("parquet", data_files=str(f), split="train")
         else:  # json lists and json lines; read directly so nested fields keep their shape
             text = f.read_text()
-            rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()
-                                                                              if x.strip()]
+            rows = (
+                json.loads(text)
+                if text.lstrip().startswith("[")
+                else [json.loads(x) for x in text.splitlines() if x.strip()]
+            )
         yield from ((str(f), r) for r in rows)
 
 
@@ -293,8 +355,14 @@ def _mmpr_rows(path_or_id: str):
                 yield str(ann), json.loads(line), {"subset": subset, "subset_root": sub_root}
 
 
-def load_source(key: str, path_or_id: str | None = None, split: str | None = None, lenient: bool = False,
-                limit: int | None = None, **opts) -> tuple[list[Pair], DropReport]:
+def load_source(
+    key: str,
+    path_or_id: str | None = None,
+    split: str | None = None,
+    lenient: bool = False,
+    limit: int | None = None,
+    **opts,
+) -> tuple[list[Pair], DropReport]:
     """Read one training source as canonical pairs. Used in: 00_quickstart.ipynb.
 
     Rows that do not fit the schema raise `SchemaError` naming file, row and field; with `lenient=True` they are
@@ -305,8 +373,7 @@ def load_source(key: str, path_or_id: str | None = None, split: str | None = Non
     src = SOURCES[key]
     opts = {**DEFAULT_OPTS.get(key, {}), **opts}
     target = path_or_id or src.hub_id
-    rows = (_mmpr_rows(target) if src.layout == "mmpr"
-            else ((w, r, {}) for w, r in _rows(target, split or src.split)))
+    rows = _mmpr_rows(target) if src.layout == "mmpr" else ((w, r, {}) for w, r in _rows(target, split or src.split))
     pairs, report, counters = [], DropReport(), {}
     local = Path(target).exists()
     for w, row, extra in rows:

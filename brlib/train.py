@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections import Counter
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -128,8 +128,10 @@ def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, window: 
     tmp = out / "checkpoints" / f".tmp_step_{step}"
     tmp.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "state.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
-               tmp / "trainer.pt")
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
+        tmp / "trainer.pt",
+    )
     (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "window": window or []}))
     tmp.rename(out / "checkpoints" / f"step_{step}")  # atomic: a checkpoint dir is complete or absent
 
@@ -162,8 +164,9 @@ def build(cfg: TrainConfig):
     if cfg.mixture is not None:
         from brlib.mixture import MixtureSpec, build_mixture
 
-        spec = (MixtureSpec.from_dict(cfg.mixture) if isinstance(cfg.mixture, dict)
-                else MixtureSpec.from_yaml(cfg.mixture))
+        spec = (
+            MixtureSpec.from_dict(cfg.mixture) if isinstance(cfg.mixture, dict) else MixtureSpec.from_yaml(cfg.mixture)
+        )
         mix = build_mixture(spec, collator)
         train_pairs += mix.train
         reports.update({k: DropReport(r["read"], r["sampled"], Counter(r["reasons"])) for k, r in mix.report.items()})
@@ -213,8 +216,14 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
         raise ValueError("batch_size must be divisible by grad_accum x number of processes")
     stream = _Stream(train_pairs, micro * acc.num_processes, cfg.seed, cfg.homogeneous_batches)
-    bar = tqdm(range(start, cfg.num_steps), initial=start, total=cfg.num_steps, disable=not progress,
-               desc="train", dynamic_ncols=True)
+    bar = tqdm(
+        range(start, cfg.num_steps),
+        initial=start,
+        total=cfg.num_steps,
+        disable=not progress,
+        desc="train",
+        dynamic_ncols=True,
+    )
     t0 = time.perf_counter()
     for step in bar:
         model.train()
@@ -243,9 +252,13 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         scheduler.step()
         done = step + 1
         window.append((step_loss, step_correct / (micro * cfg.grad_accum)))
-        rec = {"step": done, "loss": sum(w[0] for w in window) / len(window),
-               "train_acc": sum(w[1] for w in window) / len(window),
-               "lr": scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - t0}
+        rec = {
+            "step": done,
+            "loss": sum(w[0] for w in window) / len(window),
+            "train_acc": sum(w[1] for w in window) / len(window),
+            "lr": scheduler.get_last_lr()[0],
+            "elapsed_s": time.perf_counter() - t0,
+        }
         if eval_pairs and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.num_steps):
             c, r = score_pairs(acc.unwrap_model(model), collator, eval_pairs, batch_size=64)
             rec["eval_acc"] = pairwise_accuracy(c, r)["acc"]
@@ -255,8 +268,11 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
             window = []
             if acc.is_main_process:
                 log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
-        if acc.is_main_process and done < cfg.num_steps and (
-                (cfg.save_every and done % cfg.save_every == 0) or done == stop_at):
+        if (
+            acc.is_main_process
+            and done < cfg.num_steps
+            and ((cfg.save_every and done % cfg.save_every == 0) or done == stop_at)
+        ):
             _save_checkpoint(out, done, acc.unwrap_model(model), optimizer, scheduler, window)
         if done == stop_at and done < cfg.num_steps:
             return {"history": history, "final": None, "reports": reports, "stopped_at": done}

@@ -76,67 +76,123 @@ def write_source(key: str, exs: list[Example], out: Path, rng: random.Random) ->
     rows = []
     if key == "rlaif_v":
         for i, e in enumerate(exs):
-            rows.append({"ds_name": "tiny", "image": {"bytes": _png(e.image), "path": f"{i}.png"}, "question": e.prompt,
-                         "chosen": e.responses[0], "rejected": e.responses[1], "origin_dataset": e.family,
-                         "origin_split": "{}", "idx": str(i), "image_path": f"{i}.png"})
+            rows.append(
+                {
+                    "ds_name": "tiny",
+                    "image": {"bytes": _png(e.image), "path": f"{i}.png"},
+                    "question": e.prompt,
+                    "chosen": e.responses[0],
+                    "rejected": e.responses[1],
+                    "origin_dataset": e.family,
+                    "origin_split": "{}",
+                    "idx": str(i),
+                    "image_path": f"{i}.png",
+                }
+            )
         _write_parquet(rows, d / "train-00000.parquet", ("image",))
         return d
     if key == "mmpr_v1_2":
         for i, e in enumerate(exs):
-            rows.append({"image": _save_image(e, d / "images" / e.family, f"{i:05d}.png"), "question": e.prompt,
-                         "chosen": e.responses[0], "rejected": e.responses[1]})
+            rows.append(
+                {
+                    "image": _save_image(e, d / "images" / e.family, f"{i:05d}.png"),
+                    "question": e.prompt,
+                    "chosen": e.responses[0],
+                    "rejected": e.responses[1],
+                }
+            )
         (d / "annotations").mkdir(exist_ok=True)
         (d / "annotations" / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        meta = {"tiny": {"root": "images", "annotation": "annotations/tiny.jsonl", "data_augment": False,
-                         "repeat_time": 1, "length": len(rows)}}
+        meta = {
+            "tiny": {
+                "root": "images",
+                "annotation": "annotations/tiny.jsonl",
+                "data_augment": False,
+                "repeat_time": 1,
+                "length": len(rows),
+            }
+        }
         (d / "meta.json").write_text(json.dumps(meta, indent=1))
         return d
     if key == "r1_reward":
         for i, e in enumerate(exs):
             first = rng.random() < 0.5  # the preferred answer is shown first half of the time
             r1, r2 = (e.responses[0], e.responses[1]) if first else (e.responses[1], e.responses[0])
-            text = (f"Judge which response answers better.\n[Question]: {e.prompt}\n[Response 1]: {r1}\n"
-                    f"[Response 2]: {r2}\n[Output]: think, then give <answer>1</answer> or <answer>2</answer>.")
+            text = (
+                f"Judge which response answers better.\n[Question]: {e.prompt}\n[Response 1]: {r1}\n"
+                f"[Response 2]: {r2}\n[Output]: think, then give <answer>1</answer> or <answer>2</answer>."
+            )
             img = str((d / "images" / f"{i:05d}.png").resolve())
             _save_image(e, d / "images", f"{i:05d}.png")
             msg = [{"role": "user", "content": [{"type": "image", "image": img}, {"type": "text", "text": text}]}]
-            rows.append({"message": json.dumps(msg), "question": e.prompt,
-                         "answer": [f"<answer>{1 if first else 2}</answer>"]})
+            rows.append(
+                {"message": json.dumps(msg), "question": e.prompt, "answer": [f"<answer>{1 if first else 2}</answer>"]}
+            )
         (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return d
     if key in ("mmif", "omnialign_v_dpo"):
         for i, e in enumerate(exs):
-            rows.append({"conversations": [{"from": "human", "value": f"<image>\n{e.prompt}"}],
-                         "chosen": {"from": "gpt", "value": e.responses[0]},
-                         "rejected": {"from": "gpt", "value": e.responses[1]},
-                         "images": [_save_image(e, d, f"images/{i:05d}.png")]})
+            rows.append(
+                {
+                    "conversations": [{"from": "human", "value": f"<image>\n{e.prompt}"}],
+                    "chosen": {"from": "gpt", "value": e.responses[0]},
+                    "rejected": {"from": "gpt", "value": e.responses[1]},
+                    "images": [_save_image(e, d, f"images/{i:05d}.png")],
+                }
+            )
         (d / "train.json").write_text(json.dumps(rows))
         return d
     if key == "mm_rlhf":
         for i, e in enumerate(exs):
-            rows.append({"id": f"{i:05d}", "image": _save_image(e, d, f"{e.family}/{i:05d}.png"), "prompt": e.prompt,
-                         "chosen": e.responses[0], "rejected": e.responses[1], "chosen_reason": "",
-                         "rejected_reason": ""})
+            rows.append(
+                {
+                    "id": f"{i:05d}",
+                    "image": _save_image(e, d, f"{e.family}/{i:05d}.png"),
+                    "prompt": e.prompt,
+                    "chosen": e.responses[0],
+                    "rejected": e.responses[1],
+                    "chosen_reason": "",
+                    "rejected_reason": "",
+                }
+            )
         (d / "dpo_pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return d
     if key == "vlfeedback":
         for i, e in enumerate(exs):
             comps = [(e.responses[0], rng.choice([4, 5]))] + [(r, rng.choice([1, 2])) for r in e.responses[1:]]
             comps += [(e.responses[0] + " That is all.", "N/A")]  # a non-numeric rating, as in the real data
-            rows.append({"id": str(i), "prompt": e.prompt, "models": [f"m{j}" for j in range(len(comps))],
-                         "img_path": _save_image(e, d, f"merged_images/{i:05d}.png"),
-                         "completions": [{"model": f"m{j}", "response": r, "annotations": {
-                             a: {"Rating": str(score), "Rationale": ""} for a in
-                             ("Helpfulness", "Ethical Considerations", "Visual Faithfulness")}}
-                             for j, (r, score) in enumerate(comps)]})
+            rows.append(
+                {
+                    "id": str(i),
+                    "prompt": e.prompt,
+                    "models": [f"m{j}" for j in range(len(comps))],
+                    "img_path": _save_image(e, d, f"merged_images/{i:05d}.png"),
+                    "completions": [
+                        {
+                            "model": f"m{j}",
+                            "response": r,
+                            "annotations": {
+                                a: {"Rating": str(score), "Rationale": ""}
+                                for a in ("Helpfulness", "Ethical Considerations", "Visual Faithfulness")
+                            },
+                        }
+                        for j, (r, score) in enumerate(comps)
+                    ],
+                }
+            )
         (d / "vlfeedback_80k.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return d
     if key == "povid":
         for i, e in enumerate(exs):
             human = {"from": "human", "value": f"<image>\n{e.prompt}"}
-            rows.append({"id": f"COCO_tiny_{i:06d}", "image": _save_image(e, d, f"train2014/{i:06d}.png"),
-                         "conversations": [human, {"from": "gpt", "value": e.responses[0]}],
-                         "rejected_conversations": [human, {"from": "gpt", "value": e.responses[1]}]})
+            rows.append(
+                {
+                    "id": f"COCO_tiny_{i:06d}",
+                    "image": _save_image(e, d, f"train2014/{i:06d}.png"),
+                    "conversations": [human, {"from": "gpt", "value": e.responses[0]}],
+                    "rejected_conversations": [human, {"from": "gpt", "value": e.responses[1]}],
+                }
+            )
         (d / "POVID_preference_data_for_VLLMs_version_1.json").write_text(json.dumps(rows))
         return d
     return _write_text_source(key, exs, d, rng)
@@ -149,23 +205,54 @@ def _write_text_source(key: str, exs: list[Example], d: Path, rng: random.Random
         if key == "ultrafeedback":
             comps = [(good, 8.0 + rng.random())] + [(r, 2.0 + 4 * rng.random()) for r in e.responses[1:]]
             comps.append((bad + " Hope this helps.", 2.0 + 4 * rng.random()))
-            rows.append({"source": "tiny", "instruction": e.prompt, "models": [f"m{j}" for j in range(len(comps))],
-                         "completions": [{"model": f"m{j}", "response": r, "overall_score": s,
-                                          "fine-grained_score": s / 2} for j, (r, s) in enumerate(comps)]})
+            rows.append(
+                {
+                    "source": "tiny",
+                    "instruction": e.prompt,
+                    "models": [f"m{j}" for j in range(len(comps))],
+                    "completions": [
+                        {"model": f"m{j}", "response": r, "overall_score": s, "fine-grained_score": s / 2}
+                        for j, (r, s) in enumerate(comps)
+                    ],
+                }
+            )
         elif key == "shp":
             a_first = rng.random() < 0.5
-            rows.append({"post_id": str(i), "domain": "askmath", "history": e.prompt,
-                         "human_ref_A": good if a_first else bad, "human_ref_B": bad if a_first else good,
-                         "labels": int(a_first), "score_A": 10, "score_B": 3})
+            rows.append(
+                {
+                    "post_id": str(i),
+                    "domain": "askmath",
+                    "history": e.prompt,
+                    "human_ref_A": good if a_first else bad,
+                    "human_ref_B": bad if a_first else good,
+                    "labels": int(a_first),
+                    "score_A": 10,
+                    "score_B": 3,
+                }
+            )
         elif key == "swe_arena":
             vote = rng.choices(["leftvote", "rightvote", "tievote", "bothbad_vote"], [45, 45, 5, 5])[0]
             a, b = (good, bad) if vote != "rightvote" else (bad, good)
-            rows.append({"type": "chat", "chat_session_id": str(i), "instruction": e.prompt,
-                         "feedback": {"vote_type": vote}, "models": {"model_A": "m0", "model_B": "m1"},
-                         "states": {m: {"messages": _chat(e.prompt, r)} for m, r in (("model_A", a), ("model_B", b))}})
+            rows.append(
+                {
+                    "type": "chat",
+                    "chat_session_id": str(i),
+                    "instruction": e.prompt,
+                    "feedback": {"vote_type": vote},
+                    "models": {"model_A": "m0", "model_B": "m1"},
+                    "states": {m: {"messages": _chat(e.prompt, r)} for m, r in (("model_A", a), ("model_B", b))},
+                }
+            )
         else:  # tulu3_if, olmo2_mix, wildchat_uf, skywork: chat lists that include the prompt
-            rows.append({"id": str(i), "prompt": e.prompt, "chosen": _chat(e.prompt, good),
-                         "rejected": _chat(e.prompt, bad), "source": e.family})
+            rows.append(
+                {
+                    "id": str(i),
+                    "prompt": e.prompt,
+                    "chosen": _chat(e.prompt, good),
+                    "rejected": _chat(e.prompt, bad),
+                    "source": e.family,
+                }
+            )
     if key in ("ultrafeedback",):
         _write_parquet(rows, d / "train.parquet")
     else:
@@ -200,17 +287,32 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
     paths = {}
 
     # VL-RewardBench: parquet, responses in random order with human_ranking; the id prefix decides the group.
-    prefixes = {"perception": ["wildvision_battle", "VLFeedback-pair"], "hallucination": ["RLAIF-V", "RLHF-V",
-                "hallucination_pair"], "reasoning": ["mathverse", "mmmu_pro_test"]}
+    prefixes = {
+        "perception": ["wildvision_battle", "VLFeedback-pair"],
+        "hallucination": ["RLAIF-V", "RLHF-V", "hallucination_pair"],
+        "reasoning": ["mathverse", "mmmu_pro_test"],
+    }
     rows = []
     for i, e in enumerate(generate(n(120), seed + 1, ["perception", "hallucination", "reasoning"])):
         swap = rng.random() < 0.5
         resp = [e.responses[1], e.responses[0]] if swap else e.responses[:2]
         rid = f"{rng.choice(prefixes[e.family])}_{i % 97 if e.family == 'reasoning' else i}"  # ids repeat
-        rows.append({"id": rid, "query": e.prompt, "response": resp, "image": {"bytes": _png(e.image), "path": None},
-                     "human_ranking": [1, 0] if swap else [0, 1], "models": ["m0", "m1"], "judge": "tiny",
-                     "rationale": "", "query_source": e.family, "meta": "{}", "human_error_analysis": [],
-                     "ground_truth": ""})
+        rows.append(
+            {
+                "id": rid,
+                "query": e.prompt,
+                "response": resp,
+                "image": {"bytes": _png(e.image), "path": None},
+                "human_ranking": [1, 0] if swap else [0, 1],
+                "models": ["m0", "m1"],
+                "judge": "tiny",
+                "rationale": "",
+                "query_source": e.family,
+                "meta": "{}",
+                "human_error_analysis": [],
+                "ground_truth": "",
+            }
+        )
     paths["vl_rewardbench"] = str(out / "vl_rewardbench" / "test-00000-of-00001.parquet")
     _write_parquet(rows, Path(paths["vl_rewardbench"]), ("image",))
 
@@ -221,41 +323,84 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
     paths["mm_rlhf_rewardbench"] = str(out / "mm_rlhf_rewardbench" / "mm_reward_bench.jsonl")
 
     # Multimodal RewardBench: JSON list; Better names Output1/Output2; ID prefixes split safety and reasoning.
-    cats = [("perception", "open_generation/correctness_task", "nocaps"),
-            ("hallucination", "open_generation/preference_task", "visitbench"),
-            ("instruction", "knowledge", "mmmu-pro"), ("reasoning", "reasoning", "mathvista"),
-            ("reasoning", "reasoning", "EMMA-Coding"), ("safety", "safety", "pairs"),
-            ("safety", "safety", "hateful"), ("perception", "vqa", "RealworldQA")]
+    cats = [
+        ("perception", "open_generation/correctness_task", "nocaps"),
+        ("hallucination", "open_generation/preference_task", "visitbench"),
+        ("instruction", "knowledge", "mmmu-pro"),
+        ("reasoning", "reasoning", "mathvista"),
+        ("reasoning", "reasoning", "EMMA-Coding"),
+        ("safety", "safety", "pairs"),
+        ("safety", "safety", "hateful"),
+        ("perception", "vqa", "RealworldQA"),
+    ]
     rows = []
     for k, (family, category, prefix) in enumerate(cats):
         for i, e in enumerate(generate(n(15), seed + 10 + k, [family])):
             better = "Output1" if rng.random() < 0.5 else "Output2"
             o1, o2 = (e.responses[0], e.responses[1]) if better == "Output1" else (e.responses[1], e.responses[0])
             rel = _save_image(e, out / "multimodal_rewardbench", f"images/{prefix}/{i}.png")
-            rows.append({"ID": f"{prefix}_{i}", "Image": rel, "Text": e.prompt, "Output1": o1, "Output2": o2,
-                         "Better": better, "Category": category})
+            rows.append(
+                {
+                    "ID": f"{prefix}_{i}",
+                    "Image": rel,
+                    "Text": e.prompt,
+                    "Output1": o1,
+                    "Output2": o2,
+                    "Better": better,
+                    "Category": category,
+                }
+            )
     paths["multimodal_rewardbench"] = str(out / "multimodal_rewardbench" / "all_data.json")
     Path(paths["multimodal_rewardbench"]).write_text(json.dumps(rows))
 
     # RewardBench v1: parquet of text pairs in named subsets (all four sections present).
-    subsets = {"alpacaeval-easy": "text_instruction", "mt-bench-hard": "text_instruction",
-               "llmbar-natural": "text_instruction", "refusals-dangerous": "text", "xstest-should-respond": "text",
-               "math-prm": "text", "hep-python": "text"}
+    subsets = {
+        "alpacaeval-easy": "text_instruction",
+        "mt-bench-hard": "text_instruction",
+        "llmbar-natural": "text_instruction",
+        "refusals-dangerous": "text",
+        "xstest-should-respond": "text",
+        "math-prm": "text",
+        "hep-python": "text",
+    }
     rows = []
     for k, (subset, family) in enumerate(subsets.items()):
         for e in generate(n(20), seed + 30 + k, [family]):
-            rows.append({"prompt": e.prompt, "chosen": e.responses[0], "rejected": e.responses[1],
-                         "chosen_model": "m0", "rejected_model": "m1", "subset": subset, "id": len(rows)})
+            rows.append(
+                {
+                    "prompt": e.prompt,
+                    "chosen": e.responses[0],
+                    "rejected": e.responses[1],
+                    "chosen_model": "m0",
+                    "rejected_model": "m1",
+                    "subset": subset,
+                    "id": len(rows),
+                }
+            )
     paths["rewardbench"] = str(out / "rewardbench" / "filtered-00000.parquet")
     _write_parquet(rows, Path(paths["rewardbench"]))
 
     # RM-Bench: JSON list; 3 styles of chosen and of rejected per item.
     rows = []
-    for k, (domain, family) in enumerate([("chat", "text_instruction"), ("code", "text"), ("math", "text"),
-                                          ("safety-refuse", "text"), ("safety-response", "text")]):
+    for k, (domain, family) in enumerate(
+        [
+            ("chat", "text_instruction"),
+            ("code", "text"),
+            ("math", "text"),
+            ("safety-refuse", "text"),
+            ("safety-response", "text"),
+        ]
+    ):
         for e in generate(n(15), seed + 40 + k, [family]):
-            rows.append({"id": f"{domain}/{len(rows)}", "prompt": e.prompt, "chosen": _styles(e.responses[0]),
-                         "rejected": _styles(e.responses[1]), "domain": domain})
+            rows.append(
+                {
+                    "id": f"{domain}/{len(rows)}",
+                    "prompt": e.prompt,
+                    "chosen": _styles(e.responses[0]),
+                    "rejected": _styles(e.responses[1]),
+                    "domain": domain,
+                }
+            )
     paths["rm_bench"] = str(out / "rm_bench" / "total_dataset.json")
     Path(paths["rm_bench"]).parent.mkdir(parents=True, exist_ok=True)
     Path(paths["rm_bench"]).write_text(json.dumps(rows))

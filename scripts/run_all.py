@@ -49,8 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         print(f"==> {nb.name} ({params})", flush=True)
         try:
-            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, cwd=str(nb.parent),
-                                log_output=True, progress_bar=False, kernel_name="python3")
+            pm.execute_notebook(
+                str(nb),
+                str(out_dir / nb.name),
+                parameters=params,
+                cwd=str(nb.parent),
+                log_output=True,
+                progress_bar=False,
+                kernel_name="python3",
+            )
         except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
             failures.append((nb.name, f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
             if not args.keep_going:

@@ -17,26 +17,51 @@ def _scores_file(path, scores):
 
 
 def _cli(*args):
-    out = subprocess.run([sys.executable, "-m", "brlib.bench", *map(str, args)], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "brlib.bench", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 
 
 @pytest.fixture
 def vl_file(tmp_path):
-    ids = ["wildvision_1", "RLAIF-V-2", "RLHF-V-3", "hallucination_pair-4", "mathverse_5", "mathverse_5",
-           "mmmu_pro_test_6", "svit-7"]
-    rows = [{"id": i, "query": f"q{k}", "response": [f"a{k}", f"b{k}"], "image": None,
-             "human_ranking": [0, 1] if k % 2 == 0 else [1, 0]} for k, i in enumerate(ids)]
+    ids = [
+        "wildvision_1",
+        "RLAIF-V-2",
+        "RLHF-V-3",
+        "hallucination_pair-4",
+        "mathverse_5",
+        "mathverse_5",
+        "mmmu_pro_test_6",
+        "svit-7",
+    ]
+    rows = [
+        {
+            "id": i,
+            "query": f"q{k}",
+            "response": [f"a{k}", f"b{k}"],
+            "image": None,
+            "human_ranking": [0, 1] if k % 2 == 0 else [1, 0],
+        }
+        for k, i in enumerate(ids)
+    ]
     datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "vl.parquet"))
     return tmp_path / "vl.parquet"
 
 
 def test_vl_rewardbench_official_groups_pooled_and_macro(vl_file, tmp_path):
     rows = bench.load("vl_rewardbench", vl_file)
-    assert [r.category for r in rows] == ["general", "hallucination", "hallucination", "hallucination",
-                                          "reasoning", "reasoning", "reasoning", "general"]
+    assert [r.category for r in rows] == [
+        "general",
+        "hallucination",
+        "hallucination",
+        "hallucination",
+        "reasoning",
+        "reasoning",
+        "reasoning",
+        "general",
+    ]
     assert len({r.uid for r in rows}) == len(rows)  # ids repeat (mathverse_5); content keys do not
     assert [r.chosen for r in rows] == [0, 1, 0, 1, 0, 1, 0, 1]
     # right on rows 0, 1, 2, 4; wrong on 3, 5, 6; row 7 is a tie (wrong)
@@ -59,21 +84,52 @@ def test_vl_rewardbench_paper_compatible_split(vl_file):
 
 
 def test_multimodal_rewardbench_subcategories_and_three_overalls(tmp_path):
-    spec = [("open_generation/correctness_task", "nocaps_1"), ("open_generation/preference_task", "vis_2"),
-            ("knowledge", "mmmu_3"), ("reasoning", "mathvista_4"), ("reasoning", "EMMA-Coding_5"),
-            ("safety", "pairs_6"), ("safety", "hateful_7"), ("vqa", "mmbench_8"), ("vqa", "seed_9")]
-    rows = [{"ID": i, "Image": f"images/{i}.jpg", "Text": "t", "Output1": "o1", "Output2": "o2",
-             "Better": "Output1" if k % 3 else "Output2", "Category": c} for k, (c, i) in enumerate(spec)]
+    spec = [
+        ("open_generation/correctness_task", "nocaps_1"),
+        ("open_generation/preference_task", "vis_2"),
+        ("knowledge", "mmmu_3"),
+        ("reasoning", "mathvista_4"),
+        ("reasoning", "EMMA-Coding_5"),
+        ("safety", "pairs_6"),
+        ("safety", "hateful_7"),
+        ("vqa", "mmbench_8"),
+        ("vqa", "seed_9"),
+    ]
+    rows = [
+        {
+            "ID": i,
+            "Image": f"images/{i}.jpg",
+            "Text": "t",
+            "Output1": "o1",
+            "Output2": "o2",
+            "Better": "Output1" if k % 3 else "Output2",
+            "Category": c,
+        }
+        for k, (c, i) in enumerate(spec)
+    ]
     (tmp_path / "mmrb.json").write_text(json.dumps(rows))
     data = bench.load("multimodal_rewardbench", tmp_path / "mmrb.json")
-    assert [r.category for r in data] == ["correctness", "preference", "knowledge", "math", "coding",
-                                          "safety/bias", "safety/toxicity", "vqa", "vqa"]
+    assert [r.category for r in data] == [
+        "correctness",
+        "preference",
+        "knowledge",
+        "math",
+        "coding",
+        "safety/bias",
+        "safety/toxicity",
+        "vqa",
+        "vqa",
+    ]
     scores = [[0.0, 1.0]] * 9  # Output2 always wins: right exactly where Better == Output2 (k = 0, 3, 6)
     m = bench.metrics("multimodal_rewardbench", data, scores)
     right = {"correctness": 1, "math": 1, "safety/toxicity": 1}
     assert m["overall_pooled"] == pytest.approx(3 / 9)
-    mean7 = sum(right.get(c, 0) for c in ["correctness", "preference", "knowledge", "math", "coding",
-                                          "safety/bias", "vqa"]) / 7
+    mean7 = (
+        sum(
+            right.get(c, 0) for c in ["correctness", "preference", "knowledge", "math", "coding", "safety/bias", "vqa"]
+        )
+        / 7
+    )
     assert m["overall_mean7"] == pytest.approx(mean7)
     assert m["overall_mean8"] == pytest.approx(3 / 8)
     assert m["categories"]["vqa"]["n"] == 2
@@ -84,8 +140,15 @@ def test_multimodal_rewardbench_subcategories_and_three_overalls(tmp_path):
 
 
 def test_rewardbench_weighted_sections(tmp_path):
-    subsets = {"alpacaeval-easy": [1, 1], "mt-bench-easy": [0, 1], "mt-bench-hard": [1, 0],
-               "refusals-dangerous": [1], "donotanswer": [0], "math-prm": [1, 1], "hep-python": [0, 0]}
+    subsets = {
+        "alpacaeval-easy": [1, 1],
+        "mt-bench-easy": [0, 1],
+        "mt-bench-hard": [1, 0],
+        "refusals-dangerous": [1],
+        "donotanswer": [0],
+        "math-prm": [1, 1],
+        "hep-python": [0, 0],
+    }
     rows, scores = [], []
     for s, results in subsets.items():
         for ok in results:
@@ -102,16 +165,28 @@ def test_rewardbench_weighted_sections(tmp_path):
     assert m["sections"]["Safety"]["acc"] == pytest.approx(safety)
     assert m["sections"]["Reasoning"]["acc"] == pytest.approx(reasoning)
     assert m["score"] == pytest.approx((chat + 0.5 + safety + reasoning) / 4)
-    cli = _cli("--benchmark", "rewardbench", "--data", tmp_path / "rb.parquet", "--scores",
-               _scores_file(tmp_path / "s", scores))
+    cli = _cli(
+        "--benchmark",
+        "rewardbench",
+        "--data",
+        tmp_path / "rb.parquet",
+        "--scores",
+        _scores_file(tmp_path / "s", scores),
+    )
     assert cli["score"] == pytest.approx(m["score"])
 
 
 def test_rm_bench_style_grid(tmp_path):
-    rows = [{"id": "1", "prompt": "p", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1", "r2"],
-             "domain": "math"},
-            {"id": "2", "prompt": "p", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1", "r2"],
-             "domain": "safety-refuse"}]
+    rows = [
+        {"id": "1", "prompt": "p", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1", "r2"], "domain": "math"},
+        {
+            "id": "2",
+            "prompt": "p",
+            "chosen": ["c0", "c1", "c2"],
+            "rejected": ["r0", "r1", "r2"],
+            "domain": "safety-refuse",
+        },
+    ]
     (tmp_path / "rm.json").write_text(json.dumps(rows))
     data = bench.load("rm_bench", tmp_path / "rm.json")
     # item 1: chosen styles 3, 2, 1; rejected styles 2.5, 1.5, 0.5
@@ -137,8 +212,13 @@ def test_mm_rlhf_cli_on_the_real_records(tmp_path):
     scores = [[1.0, 0.0] if i % 5 else [0.0, 1.0] for i in range(170)]
     cli = _cli("--benchmark", "mm_rlhf_rewardbench", "--data", real, "--scores", _scores_file(tmp_path / "s", scores))
     assert cli["acc"] == pytest.approx(136 / 170) and cli["n"] == 170 and cli["n_groups"] == 46
-    assert {k: v["n"] for k, v in cli["categories"].items()} == {"long": 37, "mcq": 42, "safety": 32, "short": 34,
-                                                                 "video": 25}
+    assert {k: v["n"] for k, v in cli["categories"].items()} == {
+        "long": 37,
+        "mcq": 42,
+        "safety": 32,
+        "short": 34,
+        "video": 25,
+    }
 
 
 def test_misaligned_score_files_are_rejected(vl_file, tmp_path):

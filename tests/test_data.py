@@ -11,7 +11,9 @@ def test_loaders_read_the_tiny_world_in_real_schemas(world_dir):
     counts = json.loads((world_dir / "counts.json").read_text())
     img = data.load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
     txt = data.load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
-    bench = data.load_pairs({"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")})
+    bench = data.load_pairs(
+        {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")}
+    )
     assert len(img) == counts["train/rlaif_v"] and len(txt) == counts["train/text"]
     assert len(bench) == counts["bench/mm_rlhf_rewardbench"]
     assert all(len(p.images) == 1 for p in img) and all(not p.images for p in txt)
@@ -22,8 +24,12 @@ def test_loaders_read_the_tiny_world_in_real_schemas(world_dir):
 
 def test_schema_error_names_file_row_and_field(tmp_path):
     f = tmp_path / "bad.jsonl"
-    f.write_text(json.dumps({"id": "a", "image": "mcq/x.png", "prompt": "q", "chosen": "c", "rejected": "r"}) + "\n"
-                 + json.dumps({"id": "b", "image": "mcq/y.png", "prompt": "q", "chosen": "c"}) + "\n")
+    f.write_text(
+        json.dumps({"id": "a", "image": "mcq/x.png", "prompt": "q", "chosen": "c", "rejected": "r"})
+        + "\n"
+        + json.dumps({"id": "b", "image": "mcq/y.png", "prompt": "q", "chosen": "c"})
+        + "\n"
+    )
     with pytest.raises(SchemaError, match=r"bad.jsonl:2: missing field 'rejected'"):
         data.load_pairs({"format": "mm_rlhf_rewardbench", "path": str(f)})
 
@@ -32,8 +38,9 @@ def test_chat_pairs_must_end_with_an_assistant_turn(tmp_path):
     import datasets
 
     path = tmp_path / "chat.parquet"
-    datasets.Dataset.from_list([{"prompt": "p", "chosen": [{"role": "user", "content": "p"}],
-                                 "rejected": [{"role": "user", "content": "p"}]}]).to_parquet(str(path))
+    datasets.Dataset.from_list(
+        [{"prompt": "p", "chosen": [{"role": "user", "content": "p"}], "rejected": [{"role": "user", "content": "p"}]}]
+    ).to_parquet(str(path))
     with pytest.raises(SchemaError, match=r"chat.parquet\[row 0\]: field 'chosen'"):
         data.load_pairs({"format": "skywork", "path": str(path)})
 

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_path_named_in_the_readme_exists():
     text = (ROOT / "README.md").read_text()
-    named = set(re.findall(r"`((?:brlib|notebooks|configs|scripts|tests|data|figures|benchmarks|\.ci)/[^`\s*<>]*)`",
-                           text))
+    named = set(
+        re.findall(r"`((?:brlib|notebooks|configs|scripts|tests|data|figures|benchmarks|\.ci)/[^`\s*<>]*)`", text)
+    )
     named |= {m for m in re.findall(r"\]\(((?!http)[^)#\s]+)\)", text)}
     assert named, "the README names project paths"
     generated = {p for p in named if _git_ignored(p)}  # made by make reproduce / the notebooks

@@ -80,15 +80,15 @@ def test_score_pairs_is_deterministic_and_batch_independent(rm, pairs):
 def test_generative_judge_is_shown_both_orders(pairs):
     always_first = evaluate.judge_both_orders(lambda prompt, images, a, b: 0, pairs)
     assert always_first == {"acc": 0.5, "order_consistency": 0.0, "n": len(pairs)}
-    oracle = evaluate.judge_both_orders(lambda prompt, images, a, b: 0 if a in {p.chosen for p in pairs} else 1,
-                                        pairs)
+    oracle = evaluate.judge_both_orders(lambda prompt, images, a, b: 0 if a in {p.chosen for p in pairs} else 1, pairs)
     assert oracle["acc"] == 1.0 and oracle["order_consistency"] == 1.0
 
 
 def test_evaluate_accepts_a_model_or_any_scorer(rm, world_dir):
     path = world_dir / "bench" / "mm_reward_bench.jsonl"
-    by_length = evaluate.evaluate(lambda prompt, responses, images: [len(r) for r in responses],
-                                  "mm_rlhf_rewardbench", path)
+    by_length = evaluate.evaluate(
+        lambda prompt, responses, images: [len(r) for r in responses], "mm_rlhf_rewardbench", path
+    )
     rows = bench.load("mm_rlhf_rewardbench", path)
     assert by_length["acc"] == pytest.approx(sum(len(r.responses[0]) > len(r.responses[1]) for r in rows) / len(rows))
     with_model = evaluate.evaluate(rm, "mm_rlhf_rewardbench", path)
@@ -98,8 +98,13 @@ def test_evaluate_accepts_a_model_or_any_scorer(rm, world_dir):
 def test_trl_format_round_trip():
     from brlib.data import Pair
 
-    row = {"prompt": [{"role": "user", "content": "Hi?"}], "chosen": [{"role": "assistant", "content": "Hello."}],
-           "rejected": [{"role": "assistant", "content": "Go away."}], "images": ["a.png"], "margin": 1.5}
+    row = {
+        "prompt": [{"role": "user", "content": "Hi?"}],
+        "chosen": [{"role": "assistant", "content": "Hello."}],
+        "rejected": [{"role": "assistant", "content": "Go away."}],
+        "images": ["a.png"],
+        "margin": 1.5,
+    }
     p = Pair.from_trl(row)
     assert (p.prompt, p.chosen, p.rejected, p.images, p.margin) == ("Hi?", "Hello.", "Go away.", ["a.png"], 1.5)
     assert Pair.from_trl(p.to_trl()).to_trl() == p.to_trl()

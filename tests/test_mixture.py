@@ -11,10 +11,18 @@ def tiny_sources(tmp_path_factory):
 
 
 def _spec(paths, **kw):
-    return MixtureSpec.from_dict({"seed": 0, "sources": [
-        {"key": "rlaif_v", "path": paths["rlaif_v"], "weight": 0.5},
-        {"key": "povid", "path": paths["povid"], "weight": 0.3},
-        {"key": "skywork", "path": paths["skywork"], "weight": 0.2}], "total": 20, **kw})
+    return MixtureSpec.from_dict(
+        {
+            "seed": 0,
+            "sources": [
+                {"key": "rlaif_v", "path": paths["rlaif_v"], "weight": 0.5},
+                {"key": "povid", "path": paths["povid"], "weight": 0.3},
+                {"key": "skywork", "path": paths["skywork"], "weight": 0.2},
+            ],
+            "total": 20,
+            **kw,
+        }
+    )
 
 
 def test_weights_become_counts_and_counts_are_caps(tiny_sources):
@@ -40,8 +48,9 @@ def test_sampling_is_deterministic_with_a_test_split(tiny_sources):
 
 
 def test_report_counts_read_kept_dropped_and_sampled(rm, tiny_sources):
-    spec = MixtureSpec([SourceSpec("swe_arena", tiny_sources["swe_arena"]),
-                        SourceSpec("rlaif_v", tiny_sources["rlaif_v"], count=5)])
+    spec = MixtureSpec(
+        [SourceSpec("swe_arena", tiny_sources["swe_arena"]), SourceSpec("rlaif_v", tiny_sources["rlaif_v"], count=5)]
+    )
     mix = build_mixture(spec, PairCollator(rm.processor, max_length=40))  # short limit: long descriptions drop
     swe, rl = mix.report["swe_arena"], mix.report["rlaif_v"]
     assert swe["read"] == 20 and swe["read"] == swe["kept"] + swe["dropped"]
@@ -52,8 +61,11 @@ def test_report_counts_read_kept_dropped_and_sampled(rm, tiny_sources):
 
 
 def test_homogeneous_batches_never_mix_modalities(tiny_sources):
-    mix = build_mixture(MixtureSpec([SourceSpec("rlaif_v", tiny_sources["rlaif_v"]),
-                                     SourceSpec("skywork", tiny_sources["skywork"])], seed=3))
+    mix = build_mixture(
+        MixtureSpec(
+            [SourceSpec("rlaif_v", tiny_sources["rlaif_v"]), SourceSpec("skywork", tiny_sources["skywork"])], seed=3
+        )
+    )
     batches = homogeneous_batches(mix.train, batch_size=4, seed=0)
     assert batches == homogeneous_batches(mix.train, batch_size=4, seed=0)
     assert all(len(b) == 4 and len({modality(mix.train[i]) for i in b}) == 1 for b in batches)
@@ -64,11 +76,25 @@ def test_homogeneous_batches_never_mix_modalities(tiny_sources):
 def test_training_from_a_mixture_with_homogeneous_batches(backbone_dir, tiny_sources, tmp_path):
     from brlib.train import TrainConfig, _Stream, build, train
 
-    mixture = {"seed": 0, "sources": [{"key": "rlaif_v", "path": tiny_sources["rlaif_v"], "count": 12},
-                                      {"key": "skywork", "path": tiny_sources["skywork"], "count": 12}]}
-    cfg = TrainConfig(model=str(backbone_dir), output_dir=str(tmp_path / "run"), mixture=mixture,
-                      homogeneous_batches=True, batch_size=4, num_steps=3, lr=1e-3, precision="fp32",
-                      max_length=512, log_every=1)
+    mixture = {
+        "seed": 0,
+        "sources": [
+            {"key": "rlaif_v", "path": tiny_sources["rlaif_v"], "count": 12},
+            {"key": "skywork", "path": tiny_sources["skywork"], "count": 12},
+        ],
+    }
+    cfg = TrainConfig(
+        model=str(backbone_dir),
+        output_dir=str(tmp_path / "run"),
+        mixture=mixture,
+        homogeneous_batches=True,
+        batch_size=4,
+        num_steps=3,
+        lr=1e-3,
+        precision="fp32",
+        max_length=512,
+        log_every=1,
+    )
     result = train(cfg, progress=False)
     assert [r["step"] for r in result["history"]] == [1, 2, 3]
     assert set(result["reports"]) == {"rlaif_v", "skywork"}

@@ -38,8 +38,12 @@ def test_runner_executes_every_notebook_with_smoke(tmp_path):
     smoke = figures / "smoke"  # SMOKE results never overwrite real ones
     metrics = json.loads((smoke / "metrics" / "00_quickstart.json").read_text())
     assert metrics["smoke"] is True and 0.0 <= metrics["heldout_acc"] <= 1.0
-    for name in ["quickstart_learning_curve.png", "quickstart_scores.pdf", "quickstart_accuracy.tex",
-                 "runinfo/00_quickstart.json"]:
+    for name in [
+        "quickstart_learning_curve.png",
+        "quickstart_scores.pdf",
+        "quickstart_accuracy.tex",
+        "runinfo/00_quickstart.json",
+    ]:
         assert (smoke / name).exists(), name
     assert json.loads((smoke / "quickstart_accuracy.provenance.json").read_text())["seed"] == 0
 
@@ -53,8 +57,14 @@ def test_same_seed_gives_identical_numbers(tmp_path):
     for i in range(2):
         out = tmp_path / f"fig{i}"
         out.mkdir()
-        pm.execute_notebook(str(nb), str(tmp_path / f"run{i}.ipynb"), cwd=str(nb.parent), progress_bar=False,
-                            parameters={"SMOKE": True, "OUT_DIR": str(out)}, kernel_name="python3")
+        pm.execute_notebook(
+            str(nb),
+            str(tmp_path / f"run{i}.ipynb"),
+            cwd=str(nb.parent),
+            progress_bar=False,
+            parameters={"SMOKE": True, "OUT_DIR": str(out)},
+            kernel_name="python3",
+        )
         m = json.loads((out / "smoke" / "metrics" / "00_quickstart.json").read_text())
         results.append({k: v for k, v in m.items() if k != "train_seconds"})
     assert results[0] == results[1]

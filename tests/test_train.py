@@ -12,11 +12,20 @@ from brlib.train import NonFiniteLossError, TrainConfig, train
 
 def _cfg(backbone_dir, world_dir, out, **kw):
     base = dict(
-        model=str(backbone_dir), output_dir=str(out),
-        train_data=[{"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")},
-                    {"format": "skywork", "path": str(world_dir / "train" / "text.parquet")}],
+        model=str(backbone_dir),
+        output_dir=str(out),
+        train_data=[
+            {"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")},
+            {"format": "skywork", "path": str(world_dir / "train" / "text.parquet")},
+        ],
         eval_data=[{"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "ho"}],
-        lr=1e-3, batch_size=4, grad_accum=2, num_steps=4, max_length=512, precision="fp32", log_every=1,
+        lr=1e-3,
+        batch_size=4,
+        grad_accum=2,
+        num_steps=4,
+        max_length=512,
+        precision="fp32",
+        log_every=1,
         eval_every=2,
     )
     return TrainConfig(**{**base, **kw})
@@ -77,8 +86,7 @@ def test_metrics_log_and_data_report_are_written(backbone_dir, world_dir, tmp_pa
 
 def test_cli_runs_a_yaml_config(backbone_dir, world_dir, tmp_path):
     path = _cfg(backbone_dir, world_dir, tmp_path / "cli", num_steps=2, eval_every=0).to_yaml(tmp_path / "c.yaml")
-    out = subprocess.run([sys.executable, "-m", "brlib.train", str(path)], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-m", "brlib.train", str(path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["step"] == 2
 
