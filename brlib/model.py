@@ -30,6 +30,9 @@ class RewardModel(nn.Module):
         self.backbone = backbone
         self.head = head
         self.processor = processor
+        # Sharded training: text-only batches still run the vision tower (on a dummy image, weight 0), so every
+        # rank runs the same collectives and DDP/FSDP/ZeRO-3 see every parameter used.
+        self.vision_in_every_batch = False
 
     @classmethod
     def from_pretrained(
@@ -122,7 +125,21 @@ class RewardModel(nn.Module):
         T = attention_mask.shape[1]
         last = T - 1 - attention_mask.flip(-1).long().argmax(-1)  # (B,) index of the last real token
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, d)
-        return self.head(pooled).float()  # (B,)
+        scores = self.head(pooled).float()  # (B,)
+        if self.vision_in_every_batch and not vision and self.training:
+            scores = scores + self._vision_anchor(hidden)
+        return scores
+
+    def _vision_anchor(self, like: torch.Tensor) -> torch.Tensor:
+        """0 x the vision tower's output on a one-token dummy image: same graph on every rank, scores unchanged."""
+        if not hasattr(self.backbone, "get_image_features"):
+            return like.new_zeros(())
+        v = self.backbone.config.vision_config
+        m = v.spatial_merge_size
+        pixels = like.new_zeros(m * m, v.in_channels * v.temporal_patch_size * v.patch_size**2)
+        grid = torch.tensor([[1, m, m]], device=like.device)
+        feats = self.backbone.get_image_features(pixels, grid, return_dict=True).pooler_output
+        return 0.0 * sum(f.float().sum() for f in feats)
 
 
 def _hidden_size(backbone: nn.Module) -> int:

@@ -51,6 +51,8 @@ class TrainConfig:
     loss: dict = field(default_factory=dict)  # LossConfig fields
     freeze_vision: bool = False
     gradient_checkpointing: bool = False
+    lora: dict | None = None  # peft LoraConfig fields, e.g. {r: 16, lora_alpha: 32, target_modules: [...]}
+    vision_in_every_batch: bool = True  # dummy image for text-only batches (no hangs when sharded)
     max_grad_norm: float = 1.0
     log_every: int = 10
     eval_every: int = 0  # 0: only at the end
@@ -187,7 +189,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     np.random.seed(cfg.seed)
     # Arms trained in one process (a notebook) may differ in precision; the process group itself is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
-    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
+    # cpu=True when there is no GPU: that is what lets torchrun-launched CPU processes form a gloo group.
+    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not torch.cuda.is_available())
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, collator, train_pairs, eval_pairs, reports = build(cfg)
@@ -196,11 +199,25 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     if cfg.freeze_vision and hasattr(model.backbone, "visual"):
         model.backbone.visual.requires_grad_(False)
     if cfg.gradient_checkpointing:
-        model.backbone.gradient_checkpointing_enable()
+        model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora = {
+            "r": 16,
+            "lora_alpha": 32,
+            "lora_dropout": 0.0,
+            "target_modules": r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
+            **cfg.lora,
+        }
+        model.backbone = get_peft_model(model.backbone, LoraConfig(**lora))
+        model.head.requires_grad_(True)  # the head is always trained in full and saved with the adapter
+    model.vision_in_every_batch = cfg.vision_in_every_batch and not cfg.freeze_vision
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, math.ceil(cfg.warmup_ratio * cfg.num_steps), cfg.num_steps)
-    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    # The scheduler stays unwrapped: accelerate would step it once per process, but batch_size is already global.
+    model, optimizer = acc.prepare(model, optimizer)
     loss_cfg = LossConfig(**cfg.loss)
 
     log_path = out / "metrics.jsonl"
@@ -209,8 +226,10 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         start, window = _load_checkpoint(ckpt, acc.unwrap_model(model), optimizer, scheduler)
     history = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.exists() and start else []
     history = [h for h in history if h["step"] <= start]
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    (out / "data_report.json").write_text(json.dumps({k: r.summary() for k, r in reports.items()}, indent=2))
+    if acc.is_main_process:
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "num_processes": acc.num_processes}, indent=2))
+    if acc.is_main_process:
+        (out / "data_report.json").write_text(json.dumps({k: r.summary() for k, r in reports.items()}, indent=2))
 
     micro = cfg.batch_size // (cfg.grad_accum * acc.num_processes)
     if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
@@ -244,14 +263,14 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
                     f"pairs {[train_pairs[i].uid for i in idx]}"
                 )
             acc.backward(loss / cfg.grad_accum)
-            step_loss += loss.item() / cfg.grad_accum
-            step_correct += int((chosen > rejected).sum())
+            step_loss += acc.reduce(loss.detach(), "mean").item() / cfg.grad_accum  # the global mean on every rank
+            step_correct += int(acc.reduce((chosen > rejected).sum().detach(), "sum"))
         if cfg.max_grad_norm:
             acc.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         done = step + 1
-        window.append((step_loss, step_correct / (micro * cfg.grad_accum)))
+        window.append((step_loss, step_correct / cfg.batch_size))
         rec = {
             "step": done,
             "loss": sum(w[0] for w in window) / len(window),
@@ -275,23 +294,47 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         ):
             _save_checkpoint(out, done, acc.unwrap_model(model), optimizer, scheduler, window)
         if done == stop_at and done < cfg.num_steps:
-            return {"history": history, "final": None, "reports": reports, "stopped_at": done}
+            acc.wait_for_everyone()
+            return {
+                "history": history,
+                "final": None,
+                "reports": reports,
+                "stopped_at": done,
+                "is_main_process": acc.is_main_process,
+            }
     acc.wait_for_everyone()
     final = out / "final"
     if acc.is_main_process:
         if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
             _save_checkpoint(out, cfg.num_steps, acc.unwrap_model(model), optimizer, scheduler)
-        acc.unwrap_model(model).save_pretrained(final)
-    return {"history": history, "final": final, "reports": reports}
+        _export(acc.unwrap_model(model), final)
+    return {"history": history, "final": final, "reports": reports, "is_main_process": acc.is_main_process}
+
+
+def _export(model: RewardModel, final: Path) -> None:
+    """Write the trained reward model; with LoRA also the adapter + head, then the merged standalone model."""
+    if hasattr(model.backbone, "merge_and_unload"):
+        model.backbone.save_pretrained(final / "adapter")  # adapter_model.safetensors + adapter_config.json
+        save_file(
+            {k: v.contiguous() for k, v in model.head.state_dict().items()},
+            str(final / "adapter" / "reward_head.safetensors"),
+        )
+        model = RewardModel(model.backbone.merge_and_unload(), model.head, model.processor)
+    model.save_pretrained(final)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: `python -m brlib.train CONFIG.yaml` (also under `accelerate launch`)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        raise SystemExit("usage: python -m brlib.train CONFIG.yaml")
-    result = train(TrainConfig.from_yaml(argv[0]))
-    print(json.dumps(result["history"][-1]))
+    """CLI: `python -m brlib.train CONFIG.yaml [--stop-at STEP]` (also under `accelerate launch` / torchrun)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("config")
+    ap.add_argument("--stop-at", type=int, default=None, help="checkpoint and exit after this step (resume later)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    result = train(TrainConfig.from_yaml(args.config), progress=not args.no_progress, stop_at=args.stop_at)
+    if result["history"] and result["is_main_process"]:
+        print(json.dumps(result["history"][-1]))
 
 
 if __name__ == "__main__":
