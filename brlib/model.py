@@ -68,14 +68,20 @@ class RewardModel(nn.Module):
         head.to(dtype=next(backbone.parameters()).dtype)
         return cls(backbone, head, processor)
 
-    def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write backbone, head and processor in Hub layout, safetensors only."""
+    def save_pretrained(self, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+        """Write backbone, head and processor in Hub layout, safetensors only.
+
+        `state_dict` (this module's keys) replaces the live weights, e.g. the full state gathered from a
+        ZeRO-3/FSDP run whose local parameters are only shards.
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(out, safe_serialization=True)
+        state = state_dict if state_dict is not None else self.state_dict()
+        part = lambda prefix: {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}  # noqa: E731
+        self.backbone.save_pretrained(out, safe_serialization=True, state_dict=part("backbone."))
         if self.processor is not None:
             self.processor.save_pretrained(out)
-        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out / HEAD_WEIGHTS))
+        save_file({k: v.contiguous() for k, v in part("head.").items()}, str(out / HEAD_WEIGHTS))
         meta = {"head": self.head.config.to_dict(), "backbone_class": type(self.backbone).__name__}
         (out / HEAD_CONFIG).write_text(json.dumps(meta, indent=2))
         return out

@@ -126,26 +126,44 @@ def _latest_checkpoint(out: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, window: list | None = None) -> None:
-    tmp = out / "checkpoints" / f".tmp_step_{step}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "state.safetensors"))
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
-        tmp / "trainer.pt",
-    )
-    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "window": window or []}))
-    tmp.rename(out / "checkpoints" / f"step_{step}")  # atomic: a checkpoint dir is complete or absent
+def _sharded(acc) -> bool:
+    from accelerate.utils import DistributedType
+
+    return acc.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
 
 
-def _load_checkpoint(ckpt: Path, model, optimizer, scheduler) -> tuple[int, list]:
-    model.load_state_dict(load_file(str(ckpt / "state.safetensors")))
-    state = torch.load(ckpt / "trainer.pt", weights_only=False)  # our own file: optimizer + RNG states
-    optimizer.load_state_dict(state["optimizer"])
+def _save_checkpoint(acc, out: Path, step: int, model, optimizer, scheduler, window: list | None = None) -> None:
+    """Called on every rank. DDP/single: full safetensors weights + optimizer from rank 0. ZeRO/FSDP: the engine's
+    own sharded state via `accelerator.save_state`. Either way the directory appears atomically, complete."""
+    tmp, final = out / "checkpoints" / f".tmp_step_{step}", out / "checkpoints" / f"step_{step}"
+    if acc.is_main_process:
+        tmp.mkdir(parents=True, exist_ok=True)
+    acc.wait_for_everyone()
+    if _sharded(acc):
+        acc.save_state(str(tmp / "engine"), safe_serialization=True)  # collective: every rank writes its shard
+    else:
+        state = acc.get_state_dict(model)  # (full) weights, gathered on rank 0
+        if acc.is_main_process:
+            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "state.safetensors"))
+            torch.save({"optimizer": optimizer.state_dict()}, tmp / "optimizer.pt")
+    if acc.is_main_process:
+        torch.save({"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / "trainer.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "window": window or []}))
+        tmp.rename(final)
+    acc.wait_for_everyone()
+
+
+def _load_checkpoint(acc, ckpt: Path, model, optimizer, scheduler) -> tuple[int, list]:
+    if (ckpt / "engine").exists():
+        acc.load_state(str(ckpt / "engine"))
+    else:
+        acc.unwrap_model(model).load_state_dict(load_file(str(ckpt / "state.safetensors")))
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False)["optimizer"])
+    state = torch.load(ckpt / "trainer.pt", weights_only=False)  # our own files: scheduler and RNG states
     scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"])
-    state = json.loads((ckpt / "trainer_state.json").read_text())
-    return state["step"], [tuple(w) for w in state["window"]]
+    meta = json.loads((ckpt / "trainer_state.json").read_text())
+    return meta["step"], [tuple(w) for w in meta["window"]]
 
 
 def build(cfg: TrainConfig):
@@ -223,7 +241,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     log_path = out / "metrics.jsonl"
     start, window, ckpt = 0, [], _latest_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
-        start, window = _load_checkpoint(ckpt, acc.unwrap_model(model), optimizer, scheduler)
+        start, window = _load_checkpoint(acc, ckpt, model, optimizer, scheduler)
     history = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.exists() and start else []
     history = [h for h in history if h["step"] <= start]
     if acc.is_main_process:
@@ -287,12 +305,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
             window = []
             if acc.is_main_process:
                 log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
-        if (
-            acc.is_main_process
-            and done < cfg.num_steps
-            and ((cfg.save_every and done % cfg.save_every == 0) or done == stop_at)
-        ):
-            _save_checkpoint(out, done, acc.unwrap_model(model), optimizer, scheduler, window)
+        if done < cfg.num_steps and ((cfg.save_every and done % cfg.save_every == 0) or done == stop_at):
+            _save_checkpoint(acc, out, done, model, optimizer, scheduler, window)
         if done == stop_at and done < cfg.num_steps:
             acc.wait_for_everyone()
             return {
@@ -304,23 +318,25 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
             }
     acc.wait_for_everyone()
     final = out / "final"
+    if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
+        _save_checkpoint(acc, out, cfg.num_steps, model, optimizer, scheduler)
+    state = acc.get_state_dict(model)  # collective: full weights on rank 0 whatever the engine
     if acc.is_main_process:
-        if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
-            _save_checkpoint(out, cfg.num_steps, acc.unwrap_model(model), optimizer, scheduler)
-        _export(acc.unwrap_model(model), final)
+        _export(acc.unwrap_model(model), final, state)
     return {"history": history, "final": final, "reports": reports, "is_main_process": acc.is_main_process}
 
 
-def _export(model: RewardModel, final: Path) -> None:
-    """Write the trained reward model; with LoRA also the adapter + head, then the merged standalone model."""
+def _export(model: RewardModel, final: Path, state: dict | None = None) -> None:
+    """Write the trained reward model from its gathered `state`; with LoRA also the adapter + head, then the
+    merged standalone model (LoRA export assumes unsharded weights: DDP or one process)."""
     if hasattr(model.backbone, "merge_and_unload"):
         model.backbone.save_pretrained(final / "adapter")  # adapter_model.safetensors + adapter_config.json
         save_file(
             {k: v.contiguous() for k, v in model.head.state_dict().items()},
             str(final / "adapter" / "reward_head.safetensors"),
         )
-        model = RewardModel(model.backbone.merge_and_unload(), model.head, model.processor)
-    model.save_pretrained(final)
+        model, state = RewardModel(model.backbone.merge_and_unload(), model.head, model.processor), None
+    model.save_pretrained(final, state_dict=state)
 
 
 def main(argv: list[str] | None = None) -> None:
