@@ -7,12 +7,12 @@ PROFILE ?= tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND ?= agg
 
-.PHONY: reproduce test lab format clean-cache
+.PHONY: reproduce test lab demo serve format clean-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[notebooks,dev,serve]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name brlib --display-name "brlib (.venv)" >/dev/null
 	touch $(STAMP)
 
@@ -27,6 +27,12 @@ test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on
 
 lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+demo: $(STAMP)  ## the widget demo as a page (Voila) on http://127.0.0.1:8866
+	cd notebooks && $(CURDIR)/$(BIN)/voila 09_demo.ipynb --no-browser --port 8866 --Voila.ip=127.0.0.1
+
+serve: $(STAMP)  ## reward server on 127.0.0.1:8000 for MODEL=<checkpoint dir or Hub id>
+	$(BIN)/python -m brlib.server --model $(MODEL) --host 127.0.0.1 --port 8000
 
 format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format brlib tests scripts

@@ -130,6 +130,14 @@ class PairCollator:
         items = [(p.prompt, p.chosen, p.images) for p in pairs] + [(p.prompt, p.rejected, p.images) for p in pairs]
         return self.encode(items)
 
+    def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]]) -> int:
+        """Tokens of one scored sequence, image tokens included, without running the image processor."""
+        n = len(self.processor.tokenizer(self.texts(prompt, [response], len(image_sizes))[0]).input_ids)
+        if image_sizes:
+            mm = self.processor._get_num_multimodal_tokens(image_sizes=[(h, w) for w, h in image_sizes])
+            n += sum(mm["num_image_tokens"]) - len(image_sizes)  # each placeholder expands in place
+        return n
+
     def check(self, pair: Pair) -> str | None:
         """Why `pair` cannot be trained on (empty response, unreadable image, too long), or None if it can."""
         if not pair.chosen.strip() or not pair.rejected.strip():
@@ -140,13 +148,7 @@ class PairCollator:
             sizes = [open_image(im).size for im in pair.images]
         except ValueError:
             return "unreadable image"
-        tok = self.processor.tokenizer
-        n_image_tokens = 0
-        if sizes:
-            mm = self.processor._get_num_multimodal_tokens(image_sizes=[(h, w) for w, h in sizes])
-            n_image_tokens = sum(mm["num_image_tokens"]) - len(sizes)  # each placeholder expands in place
-        longest = max(len(tok(t).input_ids) for t in self.texts(pair.prompt, [pair.chosen, pair.rejected], len(sizes)))
-        if longest + n_image_tokens > self.max_length:
+        if max(self.length(pair.prompt, r, sizes) for r in (pair.chosen, pair.rejected)) > self.max_length:
             return "over max_length"
         return None
 

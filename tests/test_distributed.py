@@ -38,11 +38,20 @@ def _config(backbone_dir, world_dir, out: Path, **kw) -> Path:
     return cfg.to_yaml(out.parent / f"{out.name}.yaml")
 
 
-def _run(*cmd, check=True):
-    proc = subprocess.run([*cmd], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=180)
+def _run(*cmd, check=True, timeout=240):
+    """Run in a new session so that a timeout kills torchrun's workers too, not only torchrun."""
+    proc = subprocess.Popen(
+        [*cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{cmd} timed out after {timeout} s: {err[-3000:]}")
     if check:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+        assert proc.returncode == 0, err[-3000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _train(config: Path, *extra, procs: int = 1):
