@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brlib.data import Pair, SchemaError, _require
+from brlib.data import Pair, SchemaError, _require, video_frames
 
 MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
 VL_CATEGORIES = ["general", "hallucination", "reasoning"]
@@ -162,7 +162,7 @@ def load_mm_rlhf_rewardbench(path, image_root=None):
             raise SchemaError(f"{where}: neither 'image' nor 'video' given")
         category = next((c for c in MM_RLHF_CATEGORIES if c in media), "")
         images = [root / r["image"]] if r.get("image") else []
-        video = [root / r["video"]] if r.get("video") else []
+        video = video_frames(root / r["video"]) if r.get("video") else []
         rows.append(BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, images, category, r["id"], where, video))
     return rows
 

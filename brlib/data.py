@@ -9,6 +9,7 @@ import io
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -26,7 +27,7 @@ class Pair:
     category: str = ""
     group_id: str = ""
     uid: str = ""
-    video: list = field(default_factory=list)  # frame directories (MM-RLHF video items)
+    video: list = field(default_factory=list)  # frame paths, sampled uniformly (MM-RLHF video items)
     margin: float | None = None  # score gap where the source has one (UltraFeedback, VLFeedback)
     tie: bool = False
     meta: dict = field(default_factory=dict)
@@ -75,6 +76,24 @@ def open_image(img) -> Image.Image:
     except Exception as e:  # PIL raises several types for missing and corrupt files
         name = img.get("path") if isinstance(img, dict) else img if not isinstance(img, Image.Image) else "<PIL>"
         raise ValueError(f"unreadable image {name}: {e.__class__.__name__}: {e}") from e
+
+
+VIDEO_FRAMES = 32  # MM-RLHF samples 32 frames uniformly; training, evaluation and serving must agree
+FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def video_frames(frame_dir, n: int = VIDEO_FRAMES) -> list:
+    """A video given as a folder of frames -> `n` frame paths sampled uniformly over the frame indices.
+
+    A missing folder is returned as-is ([folder]), so `PairCollator.check` reports it instead of losing it.
+    """
+    d = Path(frame_dir)
+    if not d.is_dir():
+        return [d]
+    frames = sorted(f for f in d.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
+    if len(frames) <= n:
+        return frames
+    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)]
 
 
 def conversation(prompt: str, response: str, n_images: int) -> list[dict]:
@@ -143,7 +162,7 @@ class PairCollator:
         if not pair.chosen.strip() or not pair.rejected.strip():
             return "empty response"
         if pair.video:
-            return "video input not supported yet"  # frame sampling arrives with the data layer
+            return "video input not supported yet"  # frames are loaded; the collator does not encode video yet
         try:
             sizes = [open_image(im).size for im in pair.images]
         except ValueError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from brlib.data import DropReport, Pair, SchemaError, _require
+from brlib.data import DropReport, Pair, SchemaError, _require, video_frames
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def mm_rlhf(row, where, opts):
     if not media:
         raise SchemaError(f"{where}: neither 'image' nor 'video' given")
     images = [_media(row["image"], opts)] if row.get("image") else []
-    video = [_media(row["video"], opts)] if row.get("video") else []
+    video = video_frames(_media(row["video"], opts)) if row.get("video") else []
     return [
         Pair(
             row["prompt"],

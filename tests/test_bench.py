@@ -238,3 +238,15 @@ def test_every_tiny_benchmark_loads_and_scores(tmp_path):
         rows = bench.load(name, path)
         m = bench.metrics(name, rows, [[float(len(x)) for x in r.responses] for r in rows])
         assert m["n"] == len(rows) > 0 and m["categories"], name
+
+
+@pytest.mark.parametrize("name", sorted(bench.BENCHMARKS))
+def test_cli_computes_every_benchmark_from_a_score_file(name, tmp_path):
+    from brlib import world_files
+
+    path = world_files.write_benchmarks(tmp_path / "b", seed=1, scale=0.1)[name]
+    rows = bench.load(name, path)
+    scores = [[float(len(x)) for x in r.responses] for r in rows]
+    cli = _cli("--benchmark", name, "--data", path, "--scores", _scores_file(tmp_path / "s.jsonl", scores))
+    assert cli == json.loads(json.dumps(bench.metrics(name, rows, scores)))
+    assert list(cli)[0] == "benchmark" and cli["n"] == len(rows) and cli["categories"]

@@ -100,3 +100,14 @@ def test_open_image_accepts_hf_image_dicts():
     buf = io.BytesIO()
     Image.new("RGB", (5, 7), (1, 2, 3)).save(buf, format="PNG")
     assert data.open_image({"bytes": buf.getvalue(), "path": "x.png"}).size == (5, 7)
+
+
+def test_video_frame_folders_are_sampled_uniformly(tmp_path):
+    d = tmp_path / "video" / "clip"
+    d.mkdir(parents=True)
+    for i in range(100):
+        Image.new("RGB", (4, 4)).save(d / f"{i:04d}.jpg")
+    frames = data.video_frames(d)
+    assert len(frames) == 32 and frames[0].name == "0000.jpg" and frames[-1].name == "0099.jpg"
+    assert [f.name for f in data.video_frames(d, n=3)] == ["0000.jpg", "0050.jpg", "0099.jpg"]
+    assert data.video_frames(tmp_path / "missing") == [tmp_path / "missing"]
