@@ -27,7 +27,7 @@ import json
 import random
 from pathlib import Path
 
-from brlib.world import Example, _png, generate
+from brlib.world import Example, _png, generate, write_rlaif_v
 
 IMG = ["perception", "hallucination", "reasoning", "safety"]
 FLAVOURS = {  # source -> (families with repeats as weights, label noise, prompts)
@@ -75,21 +75,7 @@ def write_source(key: str, exs: list[Example], out: Path, rng: random.Random) ->
     d.mkdir(parents=True, exist_ok=True)
     rows = []
     if key == "rlaif_v":
-        for i, e in enumerate(exs):
-            rows.append(
-                {
-                    "ds_name": "tiny",
-                    "image": {"bytes": _png(e.image), "path": f"{i}.png"},
-                    "question": e.prompt,
-                    "chosen": e.responses[0],
-                    "rejected": e.responses[1],
-                    "origin_dataset": e.family,
-                    "origin_split": "{}",
-                    "idx": str(i),
-                    "image_path": f"{i}.png",
-                }
-            )
-        _write_parquet(rows, d / "train-00000.parquet", ("image",))
+        write_rlaif_v(exs, d / "train-00000.parquet")
         return d
     if key == "mmpr_v1_2":
         for i, e in enumerate(exs):
