@@ -55,13 +55,19 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load(profile: str = "tiny", smoke: bool | None = None, steps: int | None = None) -> Profile:
-    """Read configs/<profile>.yaml, apply the smoke overrides when SMOKE is on. Used in: 00_quickstart.ipynb."""
+def load(
+    profile: str = "tiny", smoke: bool | None = None, steps: int | None = None, ablation: bool = False
+) -> Profile:
+    """Read configs/<profile>.yaml; `ablation` applies the per-arm budget of notebooks 01-07, then SMOKE its
+    overrides. Used in: 00_quickstart.ipynb."""
     path = CONFIG_DIR / f"{profile}.yaml"
     if not path.exists():
         raise ValueError(f"unknown profile {profile!r}: no {path}")
     raw = yaml.safe_load(path.read_text())
     smoke_over = raw.pop("smoke", {})
+    ablation_over = raw.pop("ablation", {})
+    if ablation:
+        raw = _merge(raw, ablation_over)
     is_smoke = resolve_smoke(smoke)
     if is_smoke:
         raw = _merge(raw, smoke_over)
@@ -117,18 +123,21 @@ def prepare(profile: Profile) -> dict:
 
     scale = 0.1 if profile.smoke else 1.0
     files_dir = _build_once("world_files", {"scale": scale, "version": world.VERSION}, write_files)
+    sources = {k: str(files_dir / v) for k, v in json.loads((files_dir / "sources.json").read_text()).items()}
+    # A spec without a path names a tiny source by its format key (the ablation profile's default set).
+    train_data = [{"path": sources[s["format"]], **s} for s in profile.train_data] or [
+        {"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet"), "source": "tiny_rlaif_v"},
+        {"format": "skywork", "path": str(world_dir / "train" / "text.parquet"), "source": "tiny_text"},
+    ]
     return {
         "model": str(model_dir),
-        "train_data": [
-            {"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet"), "source": "tiny_rlaif_v"},
-            {"format": "skywork", "path": str(world_dir / "train" / "text.parquet"), "source": "tiny_text"},
-        ],
+        "train_data": train_data,
         "eval_data": [
             {"format": "rlaif_v", "path": str(world_dir / "heldout" / "rlaif_v.parquet"), "source": "heldout"},
             {"format": "skywork", "path": str(world_dir / "heldout" / "text.parquet"), "source": "heldout_text"},
         ],
         "bench": {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")},
-        "sources": {k: str(files_dir / v) for k, v in json.loads((files_dir / "sources.json").read_text()).items()},
+        "sources": sources,
         "benchmarks": {
             k: str(files_dir / v) for k, v in json.loads((files_dir / "benchmarks.json").read_text()).items()
         },
@@ -136,16 +145,15 @@ def prepare(profile: Profile) -> dict:
 
 
 def train_config(profile: Profile, prepared: dict, seed: int, output_dir: str | Path, **overrides) -> TrainConfig:
-    """The TrainConfig of one arm: profile defaults, then `overrides` (head=..., loss=..., lr=...)."""
-    fields = {**profile.train, **overrides}
-    return TrainConfig(
-        model=prepared["model"],
-        output_dir=str(output_dir),
-        train_data=prepared["train_data"],
-        eval_data=prepared["eval_data"],
-        seed=seed,
-        **fields,
-    )
+    """The TrainConfig of one arm: profile defaults, then `overrides` (head=..., loss=..., train_data=...)."""
+    fields = {
+        "model": prepared["model"],
+        "train_data": prepared["train_data"],
+        "eval_data": prepared["eval_data"],
+        **profile.train,
+        **overrides,  # may replace the model (backbone ablations) or the data (data ablations) too
+    }
+    return TrainConfig(output_dir=str(output_dir), seed=seed, **fields)
 
 
 def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, **overrides) -> dict:
@@ -174,3 +182,36 @@ def resolve_mixture(spec_path: str | Path, prepared: dict):
         if s.path is None and s.key in prepared.get("sources", {}):
             s.path = prepared["sources"][s.key]
     return spec
+
+
+# Paper-profile backbones by (family, size): the Hub checkpoints of Tables 6-10 and Figure 2.
+PAPER_BACKBONES = {
+    ("qwen2_5_vl", "3B"): "Qwen/Qwen2.5-VL-3B-Instruct",
+    ("qwen2_5_vl", "7B"): "Qwen/Qwen2.5-VL-7B-Instruct",
+    ("qwen2_5_vl", "32B"): "Qwen/Qwen2.5-VL-32B-Instruct",
+    ("qwen2_vl", "2B"): "Qwen/Qwen2-VL-2B-Instruct",
+    ("qwen2_vl", "7B"): "Qwen/Qwen2-VL-7B-Instruct",
+    ("qwen2_vl", "72B"): "Qwen/Qwen2-VL-72B-Instruct",
+    ("qwen2", "7B"): "Qwen/Qwen2.5-7B-Instruct",
+}
+
+
+def backbone(profile: Profile, family: str, size: str) -> str:
+    """The backbone checkpoint of (family, size): a tiny one built into the cache, or the paper's Hub id.
+
+    Used in: 04_data.ipynb, 05_backbones.ipynb.
+    """
+    if profile.name != "tiny":
+        if (family, size) not in PAPER_BACKBONES:
+            raise ValueError(f"no paper backbone for {(family, size)}; known: {sorted(PAPER_BACKBONES)}")
+        return PAPER_BACKBONES[(family, size)]
+    from brlib import tiny, world
+
+    spec = {**profile.backbone, "family": family, "size": size}
+    return str(
+        _build_once(
+            "backbone",
+            {**spec, "version": world.VERSION},
+            lambda d: tiny.build_tiny_backbone(d, world.corpus(), **spec),
+        )
+    )

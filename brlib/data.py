@@ -128,6 +128,8 @@ class PairCollator:
     def __init__(self, processor, max_length: int = 1024):
         self.processor = processor
         self.max_length = max_length
+        self.text_only = not hasattr(processor, "image_processor")
+        self.tokenizer = processor if self.text_only else processor.tokenizer
 
     def texts(self, prompt: str, responses: list[str], n_images: int) -> list[str]:
         tmpl = self.processor.apply_chat_template
@@ -139,9 +141,15 @@ class PairCollator:
         for prompt, response, imgs in items:
             texts += self.texts(prompt, [response], len(imgs))
             images += [open_image(im) for im in imgs]
-        enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        tok = self.tokenizer
+        if self.text_only:  # a language-model RM: its "processor" is the tokenizer
+            if images:
+                raise ValueError("a text-only reward model cannot score inputs with images")
+            enc = tok(texts, return_tensors="pt", padding=True)
+        else:
+            enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
         enc.pop("mm_token_type_ids", None)  # positions are rebuilt by RewardModel from input_ids
-        tok = self.processor.tokenizer
+        enc.pop("token_type_ids", None)
         enc["response_len"] = torch.tensor([len(tok(r).input_ids) for _, r, _ in items], dtype=torch.float)
         return dict(enc)
 
@@ -151,11 +159,18 @@ class PairCollator:
 
     def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]]) -> int:
         """Tokens of one scored sequence, image tokens included, without running the image processor."""
-        n = len(self.processor.tokenizer(self.texts(prompt, [response], len(image_sizes))[0]).input_ids)
+        n = len(self.tokenizer(self.texts(prompt, [response], len(image_sizes))[0]).input_ids)
         if image_sizes:
-            mm = self.processor._get_num_multimodal_tokens(image_sizes=[(h, w) for w, h in image_sizes])
-            n += sum(mm["num_image_tokens"]) - len(image_sizes)  # each placeholder expands in place
+            n += self._image_tokens(tuple(image_sizes)) - len(image_sizes)  # each placeholder expands in place
         return n
+
+    def _image_tokens(self, sizes: tuple) -> int:
+        """Image tokens of images of these (width, height) sizes; memoised, since datasets repeat a few sizes."""
+        cache = self.__dict__.setdefault("_image_token_cache", {})
+        if sizes not in cache:
+            mm = self.processor._get_num_multimodal_tokens(image_sizes=[(h, w) for w, h in sizes])
+            cache[sizes] = sum(mm["num_image_tokens"])
+        return cache[sizes]
 
     def check(self, pair: Pair) -> str | None:
         """Why `pair` cannot be trained on (empty response, unreadable image, too long), or None if it can."""
@@ -163,6 +178,8 @@ class PairCollator:
             return "empty response"
         if pair.video:
             return "video input not supported yet"  # frames are loaded; the collator does not encode video yet
+        if pair.images and self.text_only:
+            return "images on a text-only model"
         try:
             sizes = [open_image(im).size for im in pair.images]
         except ValueError:

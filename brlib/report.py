@@ -88,7 +88,7 @@ def save_table(df, name: str, prov: dict, out_dir="figures", floatfmt: str = ".3
         atomic_write(out / f"{name}.csv", lambda p: df.to_csv(p, index=False)),
         atomic_write(
             out / f"{name}.md",
-            lambda p: p.write_text(df.to_markdown(index=False, floatfmt=floatfmt) + f"\n\n<!-- {stamp} -->\n"),
+            lambda p: p.write_text(_markdown(df, floatfmt) + f"\n\n<!-- {stamp} -->\n"),
         ),
         atomic_write(
             out / f"{name}.tex",
@@ -99,6 +99,15 @@ def save_table(df, name: str, prov: dict, out_dir="figures", floatfmt: str = ".3
     ]
     paths.append(save_json(prov, f"{name}.provenance", out))
     return paths
+
+
+def _markdown(df, floatfmt: str) -> str:
+    """Floats formatted with `floatfmt`; strings (e.g. "71.2 ± 1.3", printed paper values) kept as written."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype.kind == "f":
+            out[c] = [format(v, floatfmt) if v == v else "" for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True)
 
 
 def save_json(obj, name: str, out_dir="figures") -> Path:

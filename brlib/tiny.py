@@ -53,6 +53,7 @@ class TinySize:
 
 
 SIZES = {
+    "xxs": TinySize(hidden_size=32, num_layers=1, num_heads=2, vision_hidden=32, vision_depth=1),
     "xs": TinySize(hidden_size=64, num_layers=2, num_heads=4, vision_hidden=64, vision_depth=2),
     "s": TinySize(hidden_size=128, num_layers=3, num_heads=4, vision_hidden=96, vision_depth=2),
     "m": TinySize(hidden_size=192, num_layers=4, num_heads=6, vision_hidden=128, vision_depth=3),
@@ -107,12 +108,15 @@ def _text_config(size: TinySize, vocab_size: int, ids: dict, family: str) -> dic
 
 
 def tiny_config(family: str, size: str, tokenizer):
-    """Config of a tiny Qwen2.5-VL or Qwen2-VL model sized `size`. Used in: 00_quickstart.ipynb."""
-    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
+    """Config of a tiny Qwen2.5-VL, Qwen2-VL or (text-only) Qwen2 model sized `size`. Used in: 00_quickstart.ipynb."""
+    from transformers import Qwen2_5_VLConfig, Qwen2Config, Qwen2VLConfig
 
     s = SIZES[size]
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = _text_config(s, len(tokenizer), ids, family)
+    if family == "qwen2":  # the language model alone: the text-only RM of Figure 2 and Table 7
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0}
+        return Qwen2Config(**text, tie_word_embeddings=False)
     token_ids = dict(
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -141,7 +145,7 @@ def tiny_config(family: str, size: str, tokenizer):
             patch_size=PATCH_SIZE,
         )
         return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **token_ids)
-    raise ValueError(f"unknown tiny family {family!r}; expected 'qwen2_5_vl' or 'qwen2_vl'")
+    raise ValueError(f"unknown tiny family {family!r}; expected 'qwen2_5_vl', 'qwen2_vl' or 'qwen2'")
 
 
 def build_processor(tokenizer, family: str = "qwen2_5_vl"):
@@ -168,18 +172,22 @@ def build_tiny_backbone(
     out_dir: str | Path, corpus: list[str], family: str = "qwen2_5_vl", size: str = "s", seed: int = 0
 ) -> Path:
     """Build and save a randomly initialised tiny Qwen-VL checkpoint in Hub layout. Used in: 00_quickstart.ipynb."""
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2ForCausalLM, Qwen2VLForConditionalGeneration
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(corpus)
     config = tiny_config(family, size, tokenizer)
     torch.manual_seed(seed)
-    cls = Qwen2_5_VLForConditionalGeneration if family == "qwen2_5_vl" else Qwen2VLForConditionalGeneration
-    model = cls(config)
+    classes = {
+        "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration,
+        "qwen2_vl": Qwen2VLForConditionalGeneration,
+        "qwen2": Qwen2ForCausalLM,
+    }
+    model = classes[family](config)
     model.save_pretrained(out, safe_serialization=True)
-    processor = build_processor(tokenizer, family)
-    processor.save_pretrained(out)
+    # A text-only model ships its tokenizer alone, as the real Qwen2/Qwen3 LLM checkpoints do.
+    (tokenizer if family == "qwen2" else build_processor(tokenizer, family)).save_pretrained(out)
     # Qwen2Tokenizer is the class the real checkpoints name; it reads our tokenizer.json unchanged.
     cfg_path = out / "tokenizer_config.json"
     cfg = json.loads(cfg_path.read_text())

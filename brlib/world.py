@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-VERSION = 1  # bump when generated data or the tokenizer corpus change: cache keys include it
+VERSION = 2  # bump when generated data or the tokenizer corpus change: cache keys include it
 SIDE = 84  # pixels; a 3 x 3 grid of 28-pixel cells
 CELL = SIDE // 3
 COLORS = {

@@ -81,7 +81,7 @@ def write_source(key: str, exs: list[Example], out: Path, rng: random.Random) ->
         for i, e in enumerate(exs):
             rows.append(
                 {
-                    "image": _save_image(e, d / "images" / e.family, f"{i:05d}.png"),
+                    "image": _save_image(e, d / "images", f"{e.family}/{i:05d}.png"),  # relative to meta root
                     "question": e.prompt,
                     "chosen": e.responses[0],
                     "rejected": e.responses[1],
@@ -108,8 +108,7 @@ def write_source(key: str, exs: list[Example], out: Path, rng: random.Random) ->
                 f"Judge which response answers better.\n[Question]: {e.prompt}\n[Response 1]: {r1}\n"
                 f"[Response 2]: {r2}\n[Output]: think, then give <answer>1</answer> or <answer>2</answer>."
             )
-            img = str((d / "images" / f"{i:05d}.png").resolve())
-            _save_image(e, d / "images", f"{i:05d}.png")
+            img = _save_image(e, d, f"images/{i:05d}.png")  # relative to the jsonl; the loader resolves it
             msg = [{"role": "user", "content": [{"type": "image", "image": img}, {"type": "text", "text": text}]}]
             rows.append(
                 {"message": json.dumps(msg), "question": e.prompt, "answer": [f"<answer>{1 if first else 2}</answer>"]}
