@@ -7,7 +7,7 @@ PROFILE ?= tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND ?= agg
 
-.PHONY: reproduce test lab demo serve format clean-cache
+.PHONY: reproduce test bench lab demo serve format clean-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,13 @@ reproduce: $(STAMP)  ## run every notebook in order with papermill (tiny profile
 	$(BIN)/python scripts/run_all.py --profile $(PROFILE)
 
 test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on)
-	$(BIN)/ruff check brlib tests scripts
+	$(BIN)/ruff check brlib tests scripts benchmarks
 	$(BIN)/python -m pytest -q
 	BRLIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks/
+
+bench: $(STAMP)  ## speed benchmarks (prefix sharing, group scoring, vs TRL, vs a long-CoT judge); JSON on the last line
+	$(BIN)/python benchmarks/speed.py --out outputs/bench.json
 
 lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
@@ -35,8 +38,8 @@ serve: $(STAMP)  ## reward server on 127.0.0.1:8000 for MODEL=<checkpoint dir or
 	$(BIN)/python -m brlib.server --model $(MODEL) --host 127.0.0.1 --port 8000
 
 format: $(STAMP)  ## ruff format + autofix
-	$(BIN)/ruff format brlib tests scripts
-	$(BIN)/ruff check --fix brlib tests scripts
+	$(BIN)/ruff format brlib tests scripts benchmarks
+	$(BIN)/ruff check --fix brlib tests scripts benchmarks
 
 clean-cache:
 	rm -rf data/cache outputs

@@ -112,9 +112,21 @@ class RewardModel(nn.Module):
         image_grid_thw: torch.Tensor | None = None,
         pixel_values_videos: torch.Tensor | None = None,
         video_grid_thw: torch.Tensor | None = None,
+        read_index: torch.Tensor | None = None,
+        flat_mask: torch.Tensor | None = None,
+        branch_shift: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor:
-        """Scores (B,) read at each sequence's last non-padding token."""
+        """Scores (B,) read at each sequence's last non-padding token.
+
+        With `read_index` (B, G) from `brlib.prefix.SharedPrefixCollator`, each row is a packed group: the 4-D
+        `attention_mask` keeps branches apart, positions restart per branch, and the (G * B,) scores come back
+        branch-major (all first responses, then all second ones, ...).
+        """
+        if read_index is not None:
+            return self._forward_shared(
+                input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw
+            )
         vision = {}
         if pixel_values is not None:
             vision.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
@@ -132,6 +144,20 @@ class RewardModel(nn.Module):
         last = T - 1 - attention_mask.flip(-1).long().argmax(-1)  # (B,) index of the last real token
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, d)
         scores = self.head(pooled).float()  # (B,)
+        if self.vision_in_every_batch and not vision and self.training:
+            scores = scores + self._vision_anchor(hidden)
+        return scores
+
+    def _forward_shared(self, input_ids, mask4d, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw):
+        vision = {} if pixel_values is None else {"pixel_values": pixel_values, "image_grid_thw": image_grid_thw}
+        pos = self.position_ids(input_ids, flat_mask, image_grid_thw) - branch_shift  # (3, B, T) or (B, T)
+        pos = pos.clamp(min=0)
+        mask4d = mask4d.to(input_ids.device)
+        out = self.backbone(input_ids=input_ids, attention_mask=mask4d, position_ids=pos, use_cache=False, **vision)
+        hidden = out.last_hidden_state  # (B, T, d)
+        rows = torch.arange(hidden.shape[0], device=hidden.device).unsqueeze(1).expand_as(read_index)
+        pooled = hidden[rows, read_index]  # (B, G, d)
+        scores = self.head(pooled).float().T.reshape(-1)  # (G * B,) branch-major
         if self.vision_in_every_batch and not vision and self.training:
             scores = scores + self._vision_anchor(hidden)
         return scores

@@ -19,9 +19,20 @@ from brlib.model import HEAD_CONFIG, RewardModel
 class RewardScorer:
     """One reward model behind `score` and `compare`. Used in: 00_quickstart.ipynb."""
 
-    def __init__(self, model: RewardModel, max_tokens: int = 16384, normalization: dict | None = None, name: str = ""):
+    def __init__(
+        self,
+        model: RewardModel,
+        max_tokens: int = 16384,
+        normalization: dict | None = None,
+        name: str = "",
+        prefix_sharing: bool = True,
+    ):
+        from brlib.prefix import SharedPrefixCollator
+
         self.model = model.eval()
         self.collator = PairCollator(model.processor, max_length=1 << 30)
+        self.shared = SharedPrefixCollator(model.processor, max_length=1 << 30)
+        self.prefix_sharing = prefix_sharing  # several responses to one prompt: one packed row (brlib.prefix)
         self.max_tokens = max_tokens
         self.normalization = normalization  # {"mean", "std"} on the checkpoint's reference set
         self.name = name
@@ -55,8 +66,30 @@ class RewardScorer:
         return out
 
     def score(self, images: list, prompt: str, responses: list[str]) -> list[float]:
-        """One float per response to `prompt` about `images` (a list, possibly empty)."""
+        """One float per response to `prompt` about `images` (a list, possibly empty).
+
+        Several responses are scored as one group (the prompt and images encoded once, `score_group`) when the
+        packed row fits the token budget; otherwise each on its own sequence. Both give the same scores.
+        """
+        if self.prefix_sharing and len(responses) > 1:
+            imgs = [open_image(im) for im in images]
+            sizes = [im.size for im in imgs]
+            packed = self.collator.length(prompt, "", sizes) + sum(
+                len(self.collator.tokenizer(r).input_ids) + 2 for r in responses
+            )
+            if packed <= self.max_tokens:
+                return self.score_group(imgs, prompt, responses)
         return self.score_items([(prompt, r, list(images)) for r in responses])
+
+    @torch.inference_mode()
+    def score_group(self, images: list, prompt: str, responses: list[str]) -> list[float]:
+        """Score G responses to one prompt in one packed row: one prefill of prompt + images, G short branches.
+
+        Used for GRPO groups (benchmarks/speed.py measures it against G separate sequences)."""
+        device = next(self.model.parameters()).device
+        batch = self.shared.encode_groups([(prompt, list(responses), list(images))])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        return self.model(**batch).float().cpu().tolist()
 
     def compare(self, images: list, prompt: str, a: str, b: str) -> float:
         """Preference probability sigma(r_a - r_b) that `a` is the better response."""

@@ -34,7 +34,8 @@ def test_scores_do_not_depend_on_batch_size_padding_or_order(scorer, pairs):
     assert base == pytest.approx(big, abs=1e-5)
 
 
-def test_token_budget_splits_batches(scorer, pairs, monkeypatch):
+def test_token_budget_splits_batches(rm, pairs, monkeypatch):
+    scorer = RewardScorer(rm, max_tokens=400, prefix_sharing=False)  # separate sequences, batched by budget
     calls = []
     encode = scorer.collator.encode
     monkeypatch.setattr(scorer.collator, "encode", lambda items: calls.append(len(items)) or encode(items))
