@@ -44,22 +44,23 @@ def target(kind: str, first_better: bool) -> str:
     raise ValueError(f"unknown judge kind {kind!r}; expected one of {KINDS}")
 
 
-class GenerativeJudge:
-    """A Qwen-VL model with its LM head, trained by SFT to judge. Used in: 01_paradigms.ipynb."""
+class ChatLM:
+    """A Qwen-VL model with its LM head and processor: chat prompts, SFT batches, greedy generation.
 
-    def __init__(self, model, processor, kind: str):
-        if kind not in KINDS:
-            raise ValueError(f"unknown judge kind {kind!r}; expected one of {KINDS}")
-        self.model, self.processor, self.kind = model, processor, kind
+    The base of the judges here and of the RL policy (`brlib.rl`). Used in: 01_paradigms.ipynb.
+    """
+
+    def __init__(self, model, processor):
+        self.model, self.processor = model, processor
         self.tok = processor.tokenizer
         self.tok.padding_side = "left"  # generation appends on the right
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, kind: str) -> GenerativeJudge:
+    def from_pretrained(cls, path: str | Path, **kwargs):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         model = AutoModelForImageTextToText.from_pretrained(str(path), use_safetensors=True)
-        return cls(model, AutoProcessor.from_pretrained(str(path)), kind)
+        return cls(model, AutoProcessor.from_pretrained(str(path)), **kwargs)
 
     def save_pretrained(self, out: str | Path) -> None:
         self.model.save_pretrained(out, safe_serialization=True)
@@ -87,12 +88,8 @@ class GenerativeJudge:
             enc["labels"] = labels
         return enc
 
-    def _items(self, pair: Pair, first_better: bool) -> tuple[tuple[list, str], str]:
-        a, b = (pair.chosen, pair.rejected) if first_better else (pair.rejected, pair.chosen)
-        return (pair.images, PAIRWISE.format(q=pair.prompt, a=a, b=b)), target(self.kind, first_better)
-
-    def train(self, pairs: list[Pair], steps: int, batch_size: int, lr: float, seed: int) -> list[dict]:
-        """SFT on `pairs`: `batch_size` pairs per step, each shown in a random order (critic: one random response)."""
+    def sft(self, sample, steps: int, lr: float, seed: int) -> list[dict]:
+        """`steps` AdamW steps (cosine schedule) on `sample(rng) -> (items, completions)` batches."""
         from transformers import get_scheduler
 
         torch.manual_seed(seed)
@@ -100,24 +97,12 @@ class GenerativeJudge:
         opt = torch.optim.AdamW(self.model.parameters(), lr=lr)
         sched = get_scheduler("cosine", opt, max(1, steps // 20), steps)
         self.model.train()
-        self.tok.padding_side = "left"
         history, t0 = [], time.perf_counter()
         for step in range(steps):
-            batch = [pairs[rng.randrange(len(pairs))] for _ in range(batch_size)]
-            items, comps = [], []
-            for p in batch:
-                flip = rng.random() < 0.5
-                if self.kind == "critic":
-                    resp = p.rejected if flip else p.chosen
-                    items.append((p.images, POINTWISE.format(q=p.prompt, a=resp)))
-                    comps.append(target("critic", not flip))
-                else:
-                    item, comp = self._items(p, not flip)
-                    items.append(item)
-                    comps.append(comp)
+            items, comps = sample(rng)
             loss = self.model(**self._encode(items, comps), use_cache=False).loss
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite judge loss at step {step}")
+                raise FloatingPointError(f"non-finite SFT loss at step {step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -126,6 +111,59 @@ class GenerativeJudge:
             history.append({"step": step + 1, "loss": float(loss.detach()), "elapsed_s": time.perf_counter() - t0})
         self.model.eval()
         return history
+
+    @torch.inference_mode()
+    def generate(self, items: list[tuple[list, str]], max_new_tokens: int, batch_size: int = 32) -> list[str]:
+        """Greedy completions of (images, user text) items."""
+        out = []
+        for i in range(0, len(items), batch_size):
+            enc = self._encode(items[i : i + batch_size])
+            ids = self.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tok.pad_token_id,
+                eos_token_id=self.tok.convert_tokens_to_ids("<|im_end|>"),
+            )
+            out += self.tok.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        return out
+
+
+class GenerativeJudge(ChatLM):
+    """A ChatLM trained by SFT to judge (`kind`: grm, longcot or critic). Used in: 01_paradigms.ipynb."""
+
+    def __init__(self, model, processor, kind: str):
+        if kind not in KINDS:
+            raise ValueError(f"unknown judge kind {kind!r}; expected one of {KINDS}")
+        super().__init__(model, processor)
+        self.kind = kind
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, kind: str) -> GenerativeJudge:
+        return super().from_pretrained(path, kind=kind)
+
+    def _items(self, pair: Pair, first_better: bool) -> tuple[tuple[list, str], str]:
+        a, b = (pair.chosen, pair.rejected) if first_better else (pair.rejected, pair.chosen)
+        return (pair.images, PAIRWISE.format(q=pair.prompt, a=a, b=b)), target(self.kind, first_better)
+
+    def train(self, pairs: list[Pair], steps: int, batch_size: int, lr: float, seed: int) -> list[dict]:
+        """SFT on `pairs`: `batch_size` pairs per step, each shown in a random order (critic: one random response)."""
+
+        def sample(rng):
+            items, comps = [], []
+            batch = [pairs[rng.randrange(len(pairs))] for _ in range(batch_size)]
+            for p in batch:
+                flip = rng.random() < 0.5
+                if self.kind == "critic":
+                    items.append((p.images, POINTWISE.format(q=p.prompt, a=p.rejected if flip else p.chosen)))
+                    comps.append(target("critic", not flip))
+                else:
+                    item, comp = self._items(p, not flip)
+                    items.append(item)
+                    comps.append(comp)
+            return items, comps
+
+        return self.sft(sample, steps, lr, seed)
 
     def _token(self, text: str) -> int:
         ids = self.tok(text, add_special_tokens=False).input_ids
@@ -140,25 +178,13 @@ class GenerativeJudge:
         enc.pop("mm_token_type_ids", None)
         return self.model(**enc, use_cache=False).logits[:, -1].float()  # left padding: last column is real
 
-    @torch.inference_mode()
-    def _generate(self, items: list[tuple[list, str]], max_new_tokens: int) -> list[str]:
-        enc = self._encode(items)
-        out = self.model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tok.pad_token_id,
-            eos_token_id=self.tok.convert_tokens_to_ids("<|im_end|>"),
-        )
-        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-
     def prefer_first(self, items: list[tuple[list, str]]) -> list[float]:
         """1.0 where the judge prefers Response 1, 0.0 where Response 2, 0.5 when it gives no valid answer."""
         if self.kind == "grm":
             logits = self._logits_after(items, ["<answer>"] * len(items))
             one, two = self._token("<answer>1"), self._token("<answer>2")
             return [float(x) for x in (logits[:, one] > logits[:, two]).float()]
-        texts = self._generate(items, max_new_tokens=40)
+        texts = self.generate(items, max_new_tokens=40, batch_size=len(items))
         out = []
         for t in texts:
             m = _ANSWER.search(t)
@@ -167,7 +193,7 @@ class GenerativeJudge:
 
     def critic_scores(self, items: list[tuple[list, str]]) -> list[float]:
         """Critique each (images, POINTWISE text) item greedily, then score: logit(' good') - logit(' bad')."""
-        heads = [c.split("Verdict")[0].strip() for c in self._generate(items, max_new_tokens=12)]
+        heads = [c.split("Verdict")[0].strip() for c in self.generate(items, max_new_tokens=12, batch_size=len(items))]
         logits = self._logits_after(items, [h + " Verdict:" for h in heads])
         good, bad = self._token("Verdict: good"), self._token("Verdict: bad")
         return [float(x) for x in logits[:, good] - logits[:, bad]]
