@@ -36,6 +36,7 @@ class Profile:
     eval_data: list[dict] = field(default_factory=list)
     bench: dict = field(default_factory=dict)
     benchmarks: dict = field(default_factory=dict)  # paper profile: local copies of the benchmark files
+    launch: dict = field(default_factory=dict)  # `accelerate launch` options: each arm then trains in a subprocess
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self.__dict__)
@@ -169,8 +170,42 @@ def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, 
     if (final / "reward_config.json").exists():
         history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         return {"history": history, "final": final, "cached": True, "config_hash": key}
-    result = train(train_config(profile, prepared, seed, out, **overrides), progress=progress)
+    cfg = train_config(profile, prepared, seed, out, **overrides)
+    result = launch(cfg, profile.launch) if profile.launch else train(cfg, progress=progress)
     return {**result, "cached": False, "config_hash": key}
+
+
+def launch(cfg: TrainConfig, options: dict) -> dict:
+    """Train `cfg` with `accelerate launch [options] -m brlib.train CONFIG.yaml` (GPU workers, DeepSpeed/FSDP from
+    the options' config_file); the YAML is written into the run dir first. Used in: 02_reward_head.ipynb."""
+    import subprocess
+    import sys
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    yaml_path = cfg.to_yaml(out / "train_config.yaml")
+    args = []
+    for k, v in options.items():
+        flag = "--" + k
+        if v is True:
+            args.append(flag)
+        elif v not in (False, None):
+            args += [flag, str(ROOT / v) if k == "config_file" and not Path(str(v)).is_absolute() else str(v)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *args,
+        "-m",
+        "brlib.train",
+        str(yaml_path),
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"accelerate launch failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-4000:]}")
+    history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return {"history": history, "final": out / "final", "launched": cmd}
 
 
 def resolve_mixture(spec_path: str | Path, prepared: dict):
