@@ -6,7 +6,7 @@ On tiny models on CPU, with prompts shaped like the real ones: one 448 x 448 ima
 2 x 2 merge), a 32-token question, 48-token responses.
 
 - train_pairs_per_s_shared_over_naive: training steps (forward, backward, AdamW) with prefix-shared pairs
-  (`brlib.prefix`) against the naive two-sequence batches.
+  (`brlib.models.prefix`) against the naive two-sequence batches.
 - group8_scoring_shared_over_naive: scoring a GRPO group of 8 completions to one prompt + image, one packed row
   against 8 sequences.
 - text_rm_train_over_trl: a text-only RM (tiny Qwen2 LM, same data, same batch, same steps) trained with
@@ -33,10 +33,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from brlib import tiny, world  # noqa: E402
+from brlib import world  # noqa: E402
 from brlib.data import Pair, PairCollator  # noqa: E402
-from brlib.model import RewardModel  # noqa: E402
-from brlib.prefix import SharedPrefixCollator  # noqa: E402
+from brlib.models import backbones
+from brlib.models.prefix import SharedPrefixCollator  # noqa: E402
+from brlib.models.reward_model import RewardModel  # noqa: E402
 
 IMAGE_SIDE = 448  # 32 x 32 patches of 14 px -> 256 tokens after the 2 x 2 merge
 
@@ -56,7 +57,7 @@ def words(tok, n: int, seed: int) -> str:
 
 
 def build(tmp: Path, family: str, size: str):
-    d = tiny.build_tiny_backbone(tmp / f"{family}-{size}", world.corpus(), family=family, size=size)
+    d = backbones.build_tiny_backbone(tmp / f"{family}-{size}", world.corpus(), family=family, size=size)
     rm = RewardModel.from_pretrained(d)
     if hasattr(rm.processor, "image_processor"):  # the tiny processor is sized for 84 px; allow 448 px images
         ip = rm.processor.image_processor
@@ -136,7 +137,7 @@ def bench_text_rm(tmp: Path, steps: int, batch: int) -> dict:
 
     from brlib.train import TrainConfig, train
 
-    d = tiny.build_tiny_backbone(tmp / "qwen2-s", world.corpus(), family="qwen2", size="s")
+    d = backbones.build_tiny_backbone(tmp / "qwen2-s", world.corpus(), family="qwen2", size="s")
     exs = world.generate(steps * batch, seed=1, families=["text", "text_instruction"])
     rows = [
         {
@@ -195,7 +196,7 @@ def bench_text_rm(tmp: Path, steps: int, batch: int) -> dict:
 
 
 def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int) -> dict:
-    from brlib.judge import PAIRWISE, GenerativeJudge
+    from brlib.models.judge import PAIRWISE, GenerativeJudge
 
     naive = PairCollator(rm.processor, 8192)
     rm.eval()
@@ -230,7 +231,7 @@ def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int) -> dic
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke run)")
-    ap.add_argument("--size", default="s", help="tiny backbone size (brlib.tiny.SIZES)")
+    ap.add_argument("--size", default="s", help="tiny backbone size (brlib.backbones.SIZES)")
     ap.add_argument("--out", help="also write the JSON here (atomically)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             PairCollator(rm.processor, 8192)([pairs[0]])["input_ids"][0].eq(rm.backbone.config.image_token_id).sum()
         )
         print(
-            f"backbone qwen2_5_vl/{args.size}: {tiny.count_parameters(rm) / 1e6:.2f}M params, "
+            f"backbone qwen2_5_vl/{args.size}: {backbones.count_parameters(rm) / 1e6:.2f}M params, "
             f"{int(n_img)} image tokens per prompt",
             file=sys.stderr,
         )
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k:40s} {v:.2f}", file=sys.stderr)
     line = json.dumps(result)
     if args.out:
-        from brlib.report import atomic_write
+        from brlib.experiments.report import atomic_write
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(args.out), lambda p: p.write_text(line + "\n"))

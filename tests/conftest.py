@@ -33,23 +33,24 @@ def world_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def backbone_dir(tmp_path_factory):
-    from brlib import tiny, world
+    from brlib import world
+    from brlib.models import backbones
 
     d = tmp_path_factory.mktemp("backbone")
-    return tiny.build_tiny_backbone(d, world.corpus(n=300), family="qwen2_5_vl", size="xs", seed=0)
+    return backbones.build_tiny_backbone(d, world.corpus(n=300), family="qwen2_5_vl", size="xs", seed=0)
 
 
 @pytest.fixture(scope="session")
 def rm(backbone_dir):
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     return RewardModel.from_pretrained(backbone_dir).eval()
 
 
 @pytest.fixture(scope="session")
 def pairs(world_dir):
-    from brlib import data
+    from brlib.train import load_pairs
 
-    img = data.load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
-    txt = data.load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
+    img = load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
+    txt = load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
     return img[:6] + txt[:3]

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from brlib import ablation
+from brlib.experiments import ablation
 
 
 def test_paper_tables_keep_printed_values_and_typos():
@@ -88,9 +88,11 @@ def test_source_data_fills_tiny_paths_and_mixture_options():
 
 
 def test_every_tiny_source_loads_with_readable_images(tmp_path):
-    from brlib import data, sources, world_files
+    from brlib import data
+    from brlib.data import sources
+    from brlib.world import catalog
 
-    paths = world_files.write_sources(tmp_path, seed=0, scale=0.05)
+    paths = catalog.write_sources(tmp_path, seed=0, scale=0.05)
     for key, path in paths.items():
         pairs, report = sources.load_source(key, path)
         assert pairs, key
@@ -102,11 +104,12 @@ def test_every_tiny_source_loads_with_readable_images(tmp_path):
 def test_text_only_backbone_trains_as_a_reward_model(tmp_path):
     import torch
 
-    from brlib import data, tiny, world
+    from brlib import data, world
     from brlib.data import Pair
-    from brlib.model import RewardModel
+    from brlib.models import backbones
+    from brlib.models.reward_model import RewardModel
 
-    d = tiny.build_tiny_backbone(tmp_path / "llm", world.corpus(n=300), family="qwen2", size="xxs")
+    d = backbones.build_tiny_backbone(tmp_path / "llm", world.corpus(n=300), family="qwen2", size="xxs")
     rm = RewardModel.from_pretrained(d)
     collator = data.PairCollator(rm.processor, max_length=256)
     assert collator.text_only

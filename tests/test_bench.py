@@ -230,9 +230,9 @@ def test_misaligned_score_files_are_rejected(vl_file, tmp_path):
 
 
 def test_every_tiny_benchmark_loads_and_scores(tmp_path):
-    from brlib import world_files
+    from brlib.world import catalog
 
-    paths = world_files.write_benchmarks(tmp_path, seed=0, scale=0.2)
+    paths = catalog.write_benchmarks(tmp_path, seed=0, scale=0.2)
     assert set(paths) == set(bench.BENCHMARKS)
     for name, path in paths.items():
         rows = bench.load(name, path)
@@ -242,9 +242,9 @@ def test_every_tiny_benchmark_loads_and_scores(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(bench.BENCHMARKS))
 def test_cli_computes_every_benchmark_from_a_score_file(name, tmp_path):
-    from brlib import world_files
+    from brlib.world import catalog
 
-    path = world_files.write_benchmarks(tmp_path / "b", seed=1, scale=0.1)[name]
+    path = catalog.write_benchmarks(tmp_path / "b", seed=1, scale=0.1)[name]
     rows = bench.load(name, path)
     scores = [[float(len(x)) for x in r.responses] for r in rows]
     cli = _cli("--benchmark", name, "--data", path, "--scores", _scores_file(tmp_path / "s.jsonl", scores))

@@ -34,10 +34,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def trained_checkpoint():
     """A tiny model trained well enough that a safety pair is ranked right (reused from the session cache)."""
-    from brlib import config
+    from brlib.experiments import profiles
 
-    cfg = config.load("tiny", smoke=False, steps=150)
-    return config.run_arm(cfg, config.prepare(cfg), seed=0, progress=False)["final"]
+    cfg = profiles.load("tiny", smoke=False, steps=150)
+    return profiles.run_arm(cfg, profiles.prepare(cfg), seed=0, progress=False)["final"]
 
 
 @pytest.mark.browser
@@ -80,7 +80,7 @@ def test_demo_page_scores_a_pair_in_a_real_browser(trained_checkpoint, tmp_path)
                 assert voila.poll() is None, voila.stdout.read()[-3000:]
                 assert time.time() < deadline, "voila did not start"
                 time.sleep(0.5)
-        refusal = world.REFUSAL
+        refusal = world.tasks.REFUSAL
         comply = "Sure! Here is how to poison a water supply: first, get what you need, then follow these steps."
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(

@@ -5,15 +5,14 @@ from PIL import Image
 
 from brlib import data
 from brlib.data import Pair, PairCollator, SchemaError
+from brlib.train import load_pairs
 
 
 def test_loaders_read_the_tiny_world_in_real_schemas(world_dir):
     counts = json.loads((world_dir / "counts.json").read_text())
-    img = data.load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
-    txt = data.load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
-    bench = data.load_pairs(
-        {"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")}
-    )
+    img = load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
+    txt = load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
+    bench = load_pairs({"format": "mm_rlhf_rewardbench", "path": str(world_dir / "bench" / "mm_reward_bench.jsonl")})
     assert len(img) == counts["train/rlaif_v"] and len(txt) == counts["train/text"]
     assert len(bench) == counts["bench/mm_rlhf_rewardbench"]
     assert all(len(p.images) == 1 for p in img) and all(not p.images for p in txt)
@@ -31,7 +30,7 @@ def test_schema_error_names_file_row_and_field(tmp_path):
         + "\n"
     )
     with pytest.raises(SchemaError, match=r"bad.jsonl:2: missing field 'rejected'"):
-        data.load_pairs({"format": "mm_rlhf_rewardbench", "path": str(f)})
+        load_pairs({"format": "mm_rlhf_rewardbench", "path": str(f)})
 
 
 def test_chat_pairs_must_end_with_an_assistant_turn(tmp_path):
@@ -42,7 +41,7 @@ def test_chat_pairs_must_end_with_an_assistant_turn(tmp_path):
         [{"prompt": "p", "chosen": [{"role": "user", "content": "p"}], "rejected": [{"role": "user", "content": "p"}]}]
     ).to_parquet(str(path))
     with pytest.raises(SchemaError, match=r"chat.parquet\[row 0\]: field 'chosen'"):
-        data.load_pairs({"format": "skywork", "path": str(path)})
+        load_pairs({"format": "skywork", "path": str(path)})
 
 
 def test_bad_pairs_are_dropped_and_counted_with_reasons(rm, pairs, tmp_path):
@@ -82,7 +81,7 @@ def test_length_check_counts_image_tokens_and_never_cuts_them(rm, pairs):
 def test_video_pairs_are_not_silently_scored_as_text(tmp_path):
     f = tmp_path / "v.jsonl"
     f.write_text(json.dumps({"id": "a", "video": "video/abc", "prompt": "q", "chosen": "c", "rejected": "r"}) + "\n")
-    (p,) = data.load_pairs({"format": "mm_rlhf_rewardbench", "path": str(f)})
+    (p,) = load_pairs({"format": "mm_rlhf_rewardbench", "path": str(f)})
     assert p.category == "video" and p.video
 
 

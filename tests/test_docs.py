@@ -26,7 +26,7 @@ def _git_ignored(path: str) -> bool:
 
 def test_notebooks_named_in_docstrings_exist():
     named = set()
-    for f in (ROOT / "brlib").glob("*.py"):
+    for f in (ROOT / "brlib").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)):
                 named |= set(re.findall(r"\b(\d\d_[a-z0-9_]+)(?:\.ipynb)?", ast.get_docstring(node) or ""))

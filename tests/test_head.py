@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from brlib.head import HeadConfig, RewardHead
+from brlib.models.head import HeadConfig, RewardHead
 
 
 @pytest.mark.parametrize("num_layers", [1, 2, 3, 4, 5])

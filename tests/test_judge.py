@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from brlib import judge
+from brlib.models import judge
 
 
 def test_targets_are_the_documented_formats():

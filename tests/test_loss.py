@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from brlib.loss import LossConfig, bt_loss
+from brlib.models.loss import LossConfig, bt_loss
 
 
 def _log_sigmoid(x):

@@ -1,13 +1,13 @@
 import pytest
 
-from brlib import world_files
 from brlib.data import PairCollator
-from brlib.mixture import MixtureSpec, SourceSpec, build_mixture, homogeneous_batches, modality
+from brlib.data.mixture import MixtureSpec, SourceSpec, build_mixture, homogeneous_batches, modality
+from brlib.world import catalog
 
 
 @pytest.fixture(scope="module")
 def tiny_sources(tmp_path_factory):
-    return world_files.write_sources(tmp_path_factory.mktemp("sources"), seed=0, scale=0.1)
+    return catalog.write_sources(tmp_path_factory.mktemp("sources"), seed=0, scale=0.1)
 
 
 def _spec(paths, **kw):
@@ -74,7 +74,8 @@ def test_homogeneous_batches_never_mix_modalities(tiny_sources):
 
 
 def test_training_from_a_mixture_with_homogeneous_batches(backbone_dir, tiny_sources, tmp_path):
-    from brlib.train import TrainConfig, _Stream, build, train
+    from brlib.train import TrainConfig, build, train
+    from brlib.train.loop import _Stream
 
     mixture = {
         "seed": 0,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from brlib.data import PairCollator
-from brlib.head import HeadConfig
-from brlib.model import RewardModel
+from brlib.models.head import HeadConfig
+from brlib.models.reward_model import RewardModel
 
 
 def _scores(rm, pairs, side="right"):
@@ -93,9 +93,10 @@ def test_plain_transformers_checkpoint_loads_and_scores(tmp_path, backbone_dir, 
 
 
 def test_qwen2_vl_family_scores_too(tmp_path, pairs):
-    from brlib import tiny, world
+    from brlib import world
+    from brlib.models import backbones
 
-    d = tiny.build_tiny_backbone(tmp_path, world.corpus(n=100), family="qwen2_vl", size="xs")
+    d = backbones.build_tiny_backbone(tmp_path, world.corpus(n=100), family="qwen2_vl", size="xs")
     rm2 = RewardModel.from_pretrained(d).eval()
     assert type(rm2.backbone).__name__ == "Qwen2VLModel"
     right, left = _scores(rm2, pairs, "right"), _scores(rm2, pairs, "left")
@@ -106,8 +107,9 @@ def test_qwen2_vl_family_scores_too(tmp_path, pairs):
 def test_tiny_sizes_stay_small(size):
     from transformers import Qwen2_5_VLModel
 
-    from brlib import tiny, world
+    from brlib import world
+    from brlib.models import backbones
 
-    tok = tiny.train_tokenizer(world.corpus(n=100), vocab_size=300)
-    n = tiny.count_parameters(Qwen2_5_VLModel(tiny.tiny_config("qwen2_5_vl", size, tok)))
+    tok = backbones.train_tokenizer(world.corpus(n=100), vocab_size=300)
+    n = backbones.count_parameters(Qwen2_5_VLModel(backbones.tiny_config("qwen2_5_vl", size, tok)))
     assert n < (1_000_000 if size == "xs" else 5_000_000)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from brlib.data import Pair, PairCollator
-from brlib.prefix import SharedPrefixCollator, common_prefix
+from brlib.models.prefix import SharedPrefixCollator, common_prefix
 
 
 def test_common_prefix():
@@ -46,7 +46,7 @@ def test_shared_scores_equal_the_naive_forward(rm, pairs, which):
 
 
 def test_shared_gradients_match(backbone_dir, pairs):
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     grads = []
     for fn in (_naive, _shared):
@@ -104,7 +104,7 @@ def test_training_with_prefix_sharing_follows_the_naive_loss_curve(tmp_path, wor
 
 
 def test_scorer_scores_a_group_like_separate_sequences(rm, pairs):
-    from brlib.score import RewardScorer
+    from brlib.serve.score import RewardScorer
 
     p = [x for x in pairs if x.images][0]
     responses = [p.chosen, p.rejected, "No.", p.chosen + " Sure."]

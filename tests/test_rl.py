@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from brlib import rl, world
+from brlib import world
+from brlib.serve import rl
 
 
 def _msgs(text, image=None):
@@ -57,7 +58,7 @@ def test_rewards_by_scheme_and_groups_share_one_call():
 
 
 def test_reward_callable_uses_the_image_with_a_trained_rm(tmp_path, world_dir, backbone_dir):
-    from brlib.score import RewardScorer
+    from brlib.serve.score import RewardScorer
     from brlib.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -82,7 +83,7 @@ def test_reward_callable_uses_the_image_with_a_trained_rm(tmp_path, world_dir, b
 
 @pytest.mark.slow
 def test_grpo_runs_with_the_tiny_policy(tmp_path, backbone_dir):
-    from brlib.judge import ChatLM
+    from brlib.models.judge import ChatLM
 
     policy = ChatLM.from_pretrained(backbone_dir)
     log = []

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from brlib.score import EnsembleScorer, RewardScorer
+from brlib.serve.score import EnsembleScorer, RewardScorer
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_compare_is_sigmoid_of_the_score_difference(scorer, pairs):
 
 
 def test_calibration_is_stored_and_the_ensemble_averages_normalised_members(rm, pairs, tmp_path):
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     rm.save_pretrained(tmp_path / "a")
     other = RewardModel.from_pretrained(tmp_path / "a")

@@ -11,8 +11,8 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from brlib.score import RewardScorer  # noqa: E402
-from brlib.server import create_app  # noqa: E402
+from brlib.serve.app import create_app  # noqa: E402
+from brlib.serve.score import RewardScorer  # noqa: E402
 
 
 def _b64(img):

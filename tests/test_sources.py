@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from brlib.data import SchemaError, open_image
-from brlib.sources import SOURCES, load_source
+from brlib.data.sources import SOURCES, load_source
 
 
 def _img(path, color=(200, 30, 30)):
@@ -295,9 +295,9 @@ def test_bad_rows_raise_with_file_row_field_or_are_counted_when_lenient(tmp_path
 
 
 def test_every_source_reads_its_tiny_world_version(tmp_path):
-    from brlib import world_files
+    from brlib.world import catalog
 
-    paths = world_files.write_sources(tmp_path, seed=0, scale=0.05)
+    paths = catalog.write_sources(tmp_path, seed=0, scale=0.05)
     assert set(paths) == set(SOURCES)
     for key, path in paths.items():
         pairs, rep = load_source(key, path)

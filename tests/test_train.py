@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from brlib import config
-from brlib.train import NonFiniteLossError, TrainConfig, train
+from brlib.experiments import profiles
+from brlib.train import NonFiniteLossError, TrainConfig, load_pairs, train
 
 
 def _cfg(backbone_dir, world_dir, out, **kw):
@@ -53,7 +53,7 @@ def test_same_seed_same_numbers_and_seed_matters(backbone_dir, world_dir, tmp_pa
 
 
 def test_nan_loss_stops_with_step_and_batch(rm, backbone_dir, world_dir, tmp_path):
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     broken = RewardModel.from_pretrained(backbone_dir)
     with torch.no_grad():
@@ -65,7 +65,7 @@ def test_nan_loss_stops_with_step_and_batch(rm, backbone_dir, world_dir, tmp_pat
 
 
 def test_bf16_training_runs_and_changes_the_weights(backbone_dir, world_dir, tmp_path):
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     result = train(_cfg(backbone_dir, world_dir, tmp_path / "bf16", num_steps=2, precision="bf16"), progress=False)
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result["history"])
@@ -101,14 +101,14 @@ def test_unknown_config_key_is_rejected(tmp_path):
 def test_tiny_training_is_clearly_above_chance():
     """The default tiny profile (trimmed to 150 steps) on held-out tiny-world pairs."""
     from brlib import data, evaluate
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
-    cfg = config.load("tiny", smoke=False, steps=150)
-    prepared = config.prepare(cfg)
-    result = config.run_arm(cfg, prepared, seed=0, progress=False)
+    cfg = profiles.load("tiny", smoke=False, steps=150)
+    prepared = profiles.prepare(cfg)
+    result = profiles.run_arm(cfg, prepared, seed=0, progress=False)
     rm = RewardModel.from_pretrained(result["final"])
     col = data.PairCollator(rm.processor, cfg.train["max_length"])
-    heldout = [p for spec in prepared["eval_data"] for p in data.load_pairs(spec)]
+    heldout = [p for spec in prepared["eval_data"] for p in load_pairs(spec)]
     c, r = evaluate.score_pairs(rm, col, heldout, batch_size=64)
     acc = evaluate.pairwise_accuracy(c, r)["acc"]
     assert acc > 0.6, acc
@@ -118,7 +118,7 @@ def test_tiny_training_is_clearly_above_chance():
 def test_paper_recipes_parse_and_divide_over_64_gpus():
     from pathlib import Path
 
-    from brlib.mixture import MixtureSpec
+    from brlib.data.mixture import MixtureSpec
 
     root = Path(__file__).resolve().parent.parent
     recipes = sorted((root / "configs" / "paper").glob("*.yaml"))
@@ -133,7 +133,7 @@ def test_paper_recipes_parse_and_divide_over_64_gpus():
 def test_lora_trains_adapter_and_full_head_and_saves_both(backbone_dir, world_dir, tmp_path):
     from safetensors.torch import load_file
 
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
     result = train(
         _cfg(backbone_dir, world_dir, tmp_path / "lora", num_steps=2, lora={"r": 4, "lora_alpha": 8}), progress=False

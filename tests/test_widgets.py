@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from brlib import world
-from brlib.score import RewardScorer
-from brlib.widgets import build_demo, read_upload, score_request
+from brlib.serve.score import RewardScorer
+from brlib.serve.widgets import build_demo, read_upload, score_request
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 from collections import Counter
 
 from brlib import world
+from brlib.world import scenes, tasks
 
 
 def _fingerprint(exs):
@@ -19,7 +20,7 @@ def test_every_family_appears_and_chosen_differs_from_rejected():
         assert len(set(e.responses)) == len(e.responses) >= 2
         assert (e.image is None) == (e.family == "text")
         if e.image is not None:
-            assert e.image.size == (world.SIDE, world.SIDE)
+            assert e.image.size == (scenes.SIDE, scenes.SIDE)
 
 
 def test_label_noise_flips_about_the_requested_share():
@@ -32,7 +33,7 @@ def test_hallucinated_description_names_something_not_in_the_image():
     import random
 
     for seed in range(30):
-        ex = world.hallucination(random.Random(seed))
+        ex = tasks.hallucination(random.Random(seed))
         good, bad = ex.responses
         assert good != bad and good.startswith("The image shows")
 

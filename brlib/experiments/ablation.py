@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from brlib import bench, config, evaluate
-from brlib.runinfo import config_hash
+from brlib import bench, evaluate
+from brlib.experiments import profiles
+from brlib.experiments.runinfo import config_hash
 
-PAPER_DIR = config.ROOT / "data" / "paper_reported"
+PAPER_DIR = profiles.ROOT / "data" / "paper_reported"
 MMRB_COLUMNS = {  # paper column -> Multimodal RewardBench subcategory
     "mmrb_correctness": "correctness",
     "mmrb_preference": "preference",
@@ -99,9 +100,9 @@ def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, prog
 
     Returns (metrics row, run dict). Used in: 02_reward_head.ipynb.
     """
-    from brlib.model import RewardModel
+    from brlib.models.reward_model import RewardModel
 
-    run = config.run_arm(profile, prepared, seed, progress=progress, **overrides)
+    run = profiles.run_arm(profile, prepared, seed, progress=progress, **overrides)
     benchmarks = prepared["benchmarks"]
     names = names or list(benchmarks)
     key = config_hash({"benchmarks": {n: benchmarks[n] for n in names}})
@@ -206,7 +207,7 @@ def plot_side_by_side(long: pd.DataFrame, metrics: list[str], by: str = "arm", t
 
 def provenance(profile, notebook: str, df: pd.DataFrame, **extra) -> dict:
     """Provenance of a table built from many arms: their config hashes and seeds. Used in: 02_reward_head.ipynb."""
-    from brlib import runinfo
+    from brlib.experiments import runinfo
 
     runs = {f"{a}/seed{s}": h for a, s, h in zip(df["arm"], df["seed"], df["config_hash"])}
     return runinfo.provenance(
@@ -268,7 +269,7 @@ def rank_agreement(
     return pd.DataFrame(rows)
 
 
-FINAL_MIXTURE = config.CONFIG_DIR / "mixtures" / "basereward_final.yaml"
+FINAL_MIXTURE = profiles.CONFIG_DIR / "mixtures" / "basereward_final.yaml"
 
 
 def source_data(prepared: dict, keys: list[str]) -> list[dict]:
@@ -292,9 +293,9 @@ def validation_pairs(prepared: dict, keys: list[str], n: int = 1000, seed: int =
     like the paper's, it overlaps the members' training data). Used in: 06_ensemble.ipynb."""
     import random
 
-    from brlib import data
+    from brlib.train import load_pairs
 
-    pool = [p for spec in source_data(prepared, keys) for p in data.load_pairs(spec)]
+    pool = [p for spec in source_data(prepared, keys) for p in load_pairs(spec)]
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 

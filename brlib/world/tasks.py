@@ -11,27 +11,14 @@ The generator is a pure function of its seed.
 
 from __future__ import annotations
 
-import io
-import json
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from brlib.world.scenes import COLORS, POSITIONS, SHAPES, Obj, draw_scene
 
 VERSION = 2  # bump when generated data or the tokenizer corpus change: cache keys include it
-SIDE = 84  # pixels; a 3 x 3 grid of 28-pixel cells
-CELL = SIDE // 3
-COLORS = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 70, 220),
-    "yellow": (230, 200, 30),
-    "purple": (140, 50, 170),
-    "orange": (240, 130, 30),
-}
-SHAPES = ["circle", "square", "triangle"]
-POSITIONS = ["top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right"]
 FAMILIES = ["perception", "hallucination", "reasoning", "safety", "text"]
 BENCH_CATEGORY = {"perception": "short", "hallucination": "long", "reasoning": "mcq", "safety": "safety"}
 HARMFUL = [
@@ -52,20 +39,6 @@ BENIGN = [
 ]
 REFUSAL = "I can't help with that, because it could hurt people. I can help with something safe instead."
 SYSTEM_PROMPT = "You are a helpful assistant."
-# Seven-segment layout of the digits 0-9 (segments a b c d e f g).
-SEGMENTS = ["abcdef", "bc", "abdeg", "abcdg", "bcfg", "acdfg", "acdefg", "abc", "abcdefg", "abcdfg"]
-
-
-@dataclass
-class Obj:
-    """One shape in a scene: its kind, colour and grid cell."""
-
-    shape: str
-    color: str
-    cell: int  # 0..8, row-major
-
-    def phrase(self) -> str:
-        return f"a {self.color} {self.shape} at the {POSITIONS[self.cell]}"
 
 
 @dataclass
@@ -77,41 +50,6 @@ class Example:
     responses: list[str]  # best first; every later response is worse than the first
     image: Image.Image | None = None
     meta: dict = field(default_factory=dict)
-
-
-def draw_scene(objs: list[Obj], rng: random.Random, digits: list[int] | None = None) -> Image.Image:
-    """Render shapes (or seven-segment digits) on an 84 x 84 canvas with a little background noise."""
-    bg = tuple(235 + rng.randint(-12, 12) for _ in range(3))
-    img = Image.new("RGB", (SIDE, SIDE), bg)
-    d = ImageDraw.Draw(img)
-    for o in objs:
-        x0, y0 = (o.cell % 3) * CELL + 4, (o.cell // 3) * CELL + 4
-        x1, y1 = x0 + CELL - 8, y0 + CELL - 8
-        col = COLORS[o.color]
-        if o.shape == "circle":
-            d.ellipse([x0, y0, x1, y1], fill=col)
-        elif o.shape == "square":
-            d.rectangle([x0 + 2, y0 + 2, x1 - 2, y1 - 2], fill=col)
-        else:
-            d.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=col)
-    for i, digit in enumerate(digits or []):
-        _draw_digit(d, digit, x0=6 + i * 40, y0=14)
-    return img
-
-
-def _draw_digit(d: ImageDraw.ImageDraw, digit: int, x0: int, y0: int, w: int = 30, h: int = 56) -> None:
-    t = 6
-    boxes = {
-        "a": (x0, y0, x0 + w, y0 + t),
-        "g": (x0, y0 + h // 2 - t // 2, x0 + w, y0 + h // 2 + t // 2),
-        "d": (x0, y0 + h - t, x0 + w, y0 + h),
-        "f": (x0, y0, x0 + t, y0 + h // 2),
-        "b": (x0 + w - t, y0, x0 + w, y0 + h // 2),
-        "e": (x0, y0 + h // 2, x0 + t, y0 + h),
-        "c": (x0 + w - t, y0 + h // 2, x0 + w, y0 + h),
-    }
-    for seg in SEGMENTS[digit]:
-        d.rectangle(boxes[seg], fill=(20, 20, 20))
 
 
 def _scene(rng: random.Random, n_min: int = 1, n_max: int = 4) -> list[Obj]:
@@ -286,108 +224,3 @@ def corpus(seed: int = 0, n: int = 3000) -> list[str]:
         texts.append(ex.prompt)
         texts.extend(ex.responses)
     return texts
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_rlaif_v(examples: list[Example], path: Path, ds_name: str = "tiny_world") -> int:
-    """Write image examples in the RLAIF-V parquet schema (HF Image feature). Returns the number of rows."""
-    import datasets
-
-    rows = []
-    for i, ex in enumerate(examples):
-        for j, bad in enumerate(ex.responses[1:]):
-            rows.append(
-                {
-                    "ds_name": ds_name,
-                    "image": {"bytes": _png(ex.image), "path": f"{i:06d}.png"},
-                    "question": ex.prompt,
-                    "chosen": ex.responses[0],
-                    "rejected": bad,
-                    "origin_dataset": ex.family,
-                    "origin_split": json.dumps(ex.meta),
-                    "idx": f"{i:06d}_{j}",
-                    "image_path": f"{i:06d}.png",
-                }
-            )
-    features = datasets.Features({k: datasets.Value("string") for k in rows[0] if k != "image"})
-    features["image"] = datasets.Image()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_list(rows, features=features).to_parquet(str(path))
-    return len(rows)
-
-
-def write_chat_pairs(examples: list[Example], path: Path) -> int:
-    """Write text-only examples in the chat-list schema of Skywork/OLMo-2/Tulu-3 preference data."""
-    import datasets
-
-    rows = []
-    for i, ex in enumerate(examples):
-        user = {"role": "user", "content": ex.prompt}
-        for j, bad in enumerate(ex.responses[1:]):
-            rows.append(
-                {
-                    "id": f"{i:06d}_{j}",
-                    "prompt": ex.prompt,
-                    "source": ex.family,
-                    "chosen": [user, {"role": "assistant", "content": ex.responses[0]}],
-                    "rejected": [user, {"role": "assistant", "content": bad}],
-                }
-            )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_list(rows).to_parquet(str(path))
-    return len(rows)
-
-
-def write_mm_rlhf_bench(examples: list[Example], out_dir: Path) -> int:
-    """Write image examples as MM-RLHF-RewardBench: one group (`id`) per prompt, a pair per worse response."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i, ex in enumerate(examples):
-        rel = f"{BENCH_CATEGORY[ex.family]}/{i:06d}.png"
-        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        ex.image.save(out_dir / rel)
-        for bad in ex.responses[1:]:
-            lines.append(
-                json.dumps(
-                    {
-                        "id": f"{i:06d}",
-                        "image": rel,
-                        "prompt": ex.prompt,
-                        "chosen": ex.responses[0],
-                        "rejected": bad,
-                        "chosen_reason": "",
-                        "rejected_reason": "",
-                    }
-                )
-            )
-    (out_dir / "mm_reward_bench.jsonl").write_text("\n".join(lines) + "\n")
-    return len(lines)
-
-
-def write_world(
-    out_dir: str | Path,
-    seed: int = 0,
-    n_train: int = 2000,
-    n_heldout: int = 500,
-    n_bench: int = 100,
-    label_noise: float = 0.05,
-) -> dict:
-    """Write the tiny world's training, held-out and benchmark files. Used in: 00_quickstart.ipynb."""
-    out = Path(out_dir)
-    image_families = [f for f in FAMILIES if f != "text"]
-    counts = {}
-    for split, n, s, noise in [("train", n_train, seed, label_noise), ("heldout", n_heldout, seed + 10_000, 0.0)]:
-        exs = generate(n, s, label_noise=noise)
-        counts[f"{split}/rlaif_v"] = write_rlaif_v(
-            [e for e in exs if e.image is not None], out / split / "rlaif_v.parquet"
-        )
-        counts[f"{split}/text"] = write_chat_pairs([e for e in exs if e.image is None], out / split / "text.parquet")
-    bench = generate(n_bench, seed + 20_000, families=image_families, max_wrong=3)
-    counts["bench/mm_rlhf_rewardbench"] = write_mm_rlhf_bench(bench, out / "bench")
-    (out / "counts.json").write_text(json.dumps(counts, indent=2))
-    return counts

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from brlib.runinfo import config_hash
+from brlib.experiments.runinfo import config_hash
 from brlib.train import TrainConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: configs/, data/ and notebooks/ live here
 CONFIG_DIR = ROOT / "configs"
 
 
@@ -107,17 +107,19 @@ def prepare(profile: Profile) -> dict:
             "sources": {},
             "benchmarks": profile.benchmarks,
         }
-    from brlib import tiny, world, world_files
+    from brlib import world
+    from brlib.models import backbones
+    from brlib.world import catalog
 
     w, bb = profile.world, profile.backbone
     world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
     model_dir = _build_once(
-        "backbone", {**bb, "version": world.VERSION}, lambda d: tiny.build_tiny_backbone(d, world.corpus(), **bb)
+        "backbone", {**bb, "version": world.VERSION}, lambda d: backbones.build_tiny_backbone(d, world.corpus(), **bb)
     )
 
     def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
-        src = world_files.write_sources(d / "sources", seed=0, scale=scale)
-        ben = world_files.write_benchmarks(d / "benchmarks", seed=0, scale=scale)
+        src = catalog.write_sources(d / "sources", seed=0, scale=scale)
+        ben = catalog.write_benchmarks(d / "benchmarks", seed=0, scale=scale)
         # Stored relative to the cache entry, so a moved cache still resolves.
         (d / "sources.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in src.items()}))
         (d / "benchmarks.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in ben.items()}))
@@ -210,7 +212,7 @@ def launch(cfg: TrainConfig, options: dict) -> dict:
 
 def resolve_mixture(spec_path: str | Path, prepared: dict):
     """A mixture YAML with its sources' paths filled from the profile (tiny files, or Hub ids when None)."""
-    from brlib.mixture import MixtureSpec
+    from brlib.data.mixture import MixtureSpec
 
     spec = MixtureSpec.from_yaml(spec_path)
     for s in spec.sources:
@@ -240,13 +242,14 @@ def backbone(profile: Profile, family: str, size: str) -> str:
         if (family, size) not in PAPER_BACKBONES:
             raise ValueError(f"no paper backbone for {(family, size)}; known: {sorted(PAPER_BACKBONES)}")
         return PAPER_BACKBONES[(family, size)]
-    from brlib import tiny, world
+    from brlib import world
+    from brlib.models import backbones
 
     spec = {**profile.backbone, "family": family, "size": size}
     return str(
         _build_once(
             "backbone",
             {**spec, "version": world.VERSION},
-            lambda d: tiny.build_tiny_backbone(d, world.corpus(), **spec),
+            lambda d: backbones.build_tiny_backbone(d, world.corpus(), **spec),
         )
     )

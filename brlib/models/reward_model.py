@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from brlib.head import HeadConfig, RewardHead
+from brlib.models.head import HeadConfig, RewardHead
 
 HEAD_WEIGHTS = "reward_head.safetensors"
 HEAD_CONFIG = "reward_config.json"
@@ -119,7 +119,7 @@ class RewardModel(nn.Module):
     ) -> torch.Tensor:
         """Scores (B,) read at each sequence's last non-padding token.
 
-        With `read_index` (B, G) from `brlib.prefix.SharedPrefixCollator`, each row is a packed group: the 4-D
+        With `read_index` (B, G) from `brlib.models.prefix.SharedPrefixCollator`, each row is a packed group: the 4-D
         `attention_mask` keeps branches apart, positions restart per branch, and the (G * B,) scores come back
         branch-major (all first responses, then all second ones, ...).
         """

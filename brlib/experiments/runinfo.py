@@ -21,7 +21,7 @@ def config_hash(config) -> str:
 
 def git_sha(repo: str | Path | None = None) -> str:
     """The checkout's HEAD commit, with '-dirty' when tracked files changed; 'unknown' outside git."""
-    cwd = Path(repo) if repo else Path(__file__).resolve().parent.parent
+    cwd = Path(repo) if repo else Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
         dirty = subprocess.run(

@@ -81,7 +81,7 @@ def matches(completion: str, answer: str) -> bool:
 class GRPOReward:
     """One reward scheme as a TRL reward function (`rule`, `basereward` or `hybrid`). Used in: 08_rl.ipynb.
 
-    `scorer` is a `brlib.score.RewardScorer`; it is needed by `basereward` and `hybrid`, and optional for `rule`
+    `scorer` is a `brlib.serve.score.RewardScorer`; it is needed by `basereward` and `hybrid`, and optional for `rule`
     (then the watch has no disagreement rate).
     """
 
@@ -179,8 +179,8 @@ def run_grpo(
     prompts_per_step: int = 2,
     max_completion_length: int = 24,
 ) -> list[dict]:
-    """GRPO on `examples` with TRL's GRPOTrainer, updating `policy` (a brlib.judge.ChatLM) in place; returns TRL's
-    log history. `generations` rollouts per prompt, as in the paper (8). Used in: 08_rl.ipynb."""
+    """GRPO on `examples` with TRL's GRPOTrainer, updating `policy` (a brlib.models.judge.ChatLM) in place; returns
+    TRL's log history. `generations` rollouts per prompt, as in the paper (8). Used in: 08_rl.ipynb."""
     import datasets
     from trl import GRPOConfig, GRPOTrainer
 

@@ -27,7 +27,9 @@ import json
 import random
 from pathlib import Path
 
-from brlib.world import Example, _png, generate, write_rlaif_v
+from brlib.world.scenes import png_bytes
+from brlib.world.tasks import Example, generate
+from brlib.world.writers import write_mm_rlhf_bench, write_rlaif_v
 
 IMG = ["perception", "hallucination", "reasoning", "safety"]
 FLAVOURS = {  # source -> (families with repeats as weights, label noise, prompts)
@@ -287,7 +289,7 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
                 "id": rid,
                 "query": e.prompt,
                 "response": resp,
-                "image": {"bytes": _png(e.image), "path": None},
+                "image": {"bytes": png_bytes(e.image), "path": None},
                 "human_ranking": [1, 0] if swap else [0, 1],
                 "models": ["m0", "m1"],
                 "judge": "tiny",
@@ -302,7 +304,6 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
     _write_parquet(rows, Path(paths["vl_rewardbench"]), ("image",))
 
     # MM-RLHF-RewardBench: prompt groups with several rejected answers; category from the image folder.
-    from brlib.world import write_mm_rlhf_bench
 
     write_mm_rlhf_bench(generate(n(60), seed + 2, IMG, max_wrong=3), out / "mm_rlhf_rewardbench")
     paths["mm_rlhf_rewardbench"] = str(out / "mm_rlhf_rewardbench" / "mm_reward_bench.jsonl")

@@ -1,4 +1,4 @@
-"""Train a reward model from one config, in-process or as `python -m brlib.train CONFIG.yaml` (accelerate launch).
+"""The training loop: build model, collator and data from a `TrainConfig`, then train on one process or many.
 
 Checkpoints hold weights (safetensors), optimizer, scheduler and RNG states; the data order is a function of
 (seed, step), so a resumed run continues exactly where it stopped.
@@ -9,69 +9,23 @@ from __future__ import annotations
 import json
 import math
 import random
-import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from brlib.data import DropReport, PairCollator, load_pairs
+from brlib.data.collate import PairCollator
+from brlib.data.pair import DropReport
 from brlib.evaluate import pairwise_accuracy, score_pairs
-from brlib.head import HeadConfig
-from brlib.loss import LossConfig, bt_loss
-from brlib.model import RewardModel
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run needs; YAML files map onto it one to one."""
-
-    model: str
-    output_dir: str
-    train_data: list[dict] = field(default_factory=list)  # [{format, path, split?, source?}]
-    mixture: dict | str | None = None  # a MixtureSpec (dict or YAML path), added to train_data
-    homogeneous_batches: bool = False  # every micro-batch all-image or all-text (no hangs when sharded)
-    prefix_sharing: bool = False  # pack [prompt + image | chosen | rejected] in one row: same loss, less compute
-    eval_data: list[dict] = field(default_factory=list)
-    seed: int = 0
-    lr: float = 3e-6
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    batch_size: int = 128  # pairs per optimizer step, over all processes and accumulation steps
-    grad_accum: int = 1
-    num_steps: int = 100
-    max_length: int = 4096
-    precision: str = "bf16"  # or "fp32"
-    head: dict = field(default_factory=dict)  # HeadConfig fields
-    loss: dict = field(default_factory=dict)  # LossConfig fields
-    freeze_vision: bool = False
-    gradient_checkpointing: bool = False
-    lora: dict | None = None  # peft LoraConfig fields, e.g. {r: 16, lora_alpha: 32, target_modules: [...]}
-    vision_in_every_batch: bool = True  # dummy image for text-only batches (no hangs when sharded)
-    max_grad_norm: float = 1.0
-    log_every: int = 10
-    eval_every: int = 0  # 0: only at the end
-    save_every: int = 0  # 0: only at the end
-    resume: bool = True
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        raw = yaml.safe_load(Path(path).read_text())
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
-        return cls(**raw)
-
-    def to_yaml(self, path: str | Path) -> Path:
-        """Write this config as YAML, for `accelerate launch -m brlib.train PATH`."""
-        Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
-        return Path(path)
+from brlib.models.head import HeadConfig
+from brlib.models.loss import LossConfig, bt_loss
+from brlib.models.reward_model import RewardModel
+from brlib.train.checkpoint import export, latest_checkpoint, load_checkpoint, save_checkpoint
+from brlib.train.config import TrainConfig, load_pairs
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -93,7 +47,7 @@ class _Stream:
     def _epoch(self, epoch: int) -> list:
         if epoch not in self.cache:
             if self.homogeneous:
-                from brlib.mixture import homogeneous_batches
+                from brlib.data.mixture import homogeneous_batches
 
                 self.cache[epoch] = homogeneous_batches(self.pairs, self.size, self.seed, epoch)
             else:
@@ -112,66 +66,11 @@ class _Stream:
         return out
 
 
-def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-
-
-def _latest_checkpoint(out: Path) -> Path | None:
-    ckpts = sorted((out / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    return ckpts[-1] if ckpts else None
-
-
-def _sharded(acc) -> bool:
-    from accelerate.utils import DistributedType
-
-    return acc.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
-
-
-def _save_checkpoint(acc, out: Path, step: int, model, optimizer, scheduler, window: list | None = None) -> None:
-    """Called on every rank. DDP/single: full safetensors weights + optimizer from rank 0. ZeRO/FSDP: the engine's
-    own sharded state via `accelerator.save_state`. Either way the directory appears atomically, complete."""
-    tmp, final = out / "checkpoints" / f".tmp_step_{step}", out / "checkpoints" / f"step_{step}"
-    if acc.is_main_process:
-        tmp.mkdir(parents=True, exist_ok=True)
-    acc.wait_for_everyone()
-    if _sharded(acc):
-        acc.save_state(str(tmp / "engine"), safe_serialization=True)  # collective: every rank writes its shard
-    else:
-        state = acc.get_state_dict(model)  # (full) weights, gathered on rank 0
-        if acc.is_main_process:
-            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "state.safetensors"))
-            torch.save({"optimizer": optimizer.state_dict()}, tmp / "optimizer.pt")
-    if acc.is_main_process:
-        torch.save({"scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / "trainer.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "window": window or []}))
-        tmp.rename(final)
-    acc.wait_for_everyone()
-
-
-def _load_checkpoint(acc, ckpt: Path, model, optimizer, scheduler) -> tuple[int, list]:
-    if (ckpt / "engine").exists():
-        acc.load_state(str(ckpt / "engine"))
-    else:
-        acc.unwrap_model(model).load_state_dict(load_file(str(ckpt / "state.safetensors")))
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False)["optimizer"])
-    state = torch.load(ckpt / "trainer.pt", weights_only=False)  # our own files: scheduler and RNG states
-    scheduler.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
-    meta = json.loads((ckpt / "trainer_state.json").read_text())
-    return meta["step"], [tuple(w) for w in meta["window"]]
-
-
 def build(cfg: TrainConfig):
     """Model, collator and the filtered train/eval pairs for `cfg`, with per-source drop reports."""
     model = RewardModel.from_pretrained(cfg.model, HeadConfig(**cfg.head), seed=cfg.seed)
     if cfg.prefix_sharing:
-        from brlib.prefix import SharedPrefixCollator
+        from brlib.models.prefix import SharedPrefixCollator
 
         collator = SharedPrefixCollator(model.processor, cfg.max_length)  # evaluation stays naive (encode)
     else:
@@ -188,7 +87,7 @@ def build(cfg: TrainConfig):
 
     train_pairs = gather(cfg.train_data)
     if cfg.mixture is not None:
-        from brlib.mixture import MixtureSpec, build_mixture
+        from brlib.data.mixture import MixtureSpec, build_mixture
 
         spec = (
             MixtureSpec.from_dict(cfg.mixture) if isinstance(cfg.mixture, dict) else MixtureSpec.from_yaml(cfg.mixture)
@@ -245,9 +144,9 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     loss_cfg = LossConfig(**cfg.loss)
 
     log_path = out / "metrics.jsonl"
-    start, window, ckpt = 0, [], _latest_checkpoint(out) if cfg.resume else None
+    start, window, ckpt = 0, [], latest_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
-        start, window = _load_checkpoint(acc, ckpt, model, optimizer, scheduler)
+        start, window = load_checkpoint(acc, ckpt, model, optimizer, scheduler)
     history = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.exists() and start else []
     history = [h for h in history if h["step"] <= start]
     if acc.is_main_process:
@@ -312,7 +211,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
             if acc.is_main_process:
                 log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
         if done < cfg.num_steps and ((cfg.save_every and done % cfg.save_every == 0) or done == stop_at):
-            _save_checkpoint(acc, out, done, model, optimizer, scheduler, window)
+            save_checkpoint(acc, out, done, model, optimizer, scheduler, window)
         if done == stop_at and done < cfg.num_steps:
             acc.wait_for_everyone()
             return {
@@ -325,39 +224,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     acc.wait_for_everyone()
     final = out / "final"
     if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
-        _save_checkpoint(acc, out, cfg.num_steps, model, optimizer, scheduler)
+        save_checkpoint(acc, out, cfg.num_steps, model, optimizer, scheduler)
     state = acc.get_state_dict(model)  # collective: full weights on rank 0 whatever the engine
     if acc.is_main_process:
-        _export(acc.unwrap_model(model), final, state)
+        export(acc.unwrap_model(model), final, state)
     return {"history": history, "final": final, "reports": reports, "is_main_process": acc.is_main_process}
-
-
-def _export(model: RewardModel, final: Path, state: dict | None = None) -> None:
-    """Write the trained reward model from its gathered `state`; with LoRA also the adapter + head, then the
-    merged standalone model (LoRA export assumes unsharded weights: DDP or one process)."""
-    if hasattr(model.backbone, "merge_and_unload"):
-        model.backbone.save_pretrained(final / "adapter")  # adapter_model.safetensors + adapter_config.json
-        save_file(
-            {k: v.contiguous() for k, v in model.head.state_dict().items()},
-            str(final / "adapter" / "reward_head.safetensors"),
-        )
-        model, state = RewardModel(model.backbone.merge_and_unload(), model.head, model.processor), None
-    model.save_pretrained(final, state_dict=state)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """CLI: `python -m brlib.train CONFIG.yaml [--stop-at STEP]` (also under `accelerate launch` / torchrun)."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("config")
-    ap.add_argument("--stop-at", type=int, default=None, help="checkpoint and exit after this step (resume later)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    result = train(TrainConfig.from_yaml(args.config), progress=not args.no_progress, stop_at=args.stop_at)
-    if result["history"] and result["is_main_process"]:
-        print(json.dumps(result["history"][-1]))
-
-
-if __name__ == "__main__":
-    main()

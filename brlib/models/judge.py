@@ -47,7 +47,7 @@ def target(kind: str, first_better: bool) -> str:
 class ChatLM:
     """A Qwen-VL model with its LM head and processor: chat prompts, SFT batches, greedy generation.
 
-    The base of the judges here and of the RL policy (`brlib.rl`). Used in: 01_paradigms.ipynb.
+    The base of the judges here and of the RL policy (`brlib.serve.rl`). Used in: 01_paradigms.ipynb.
     """
 
     def __init__(self, model, processor):

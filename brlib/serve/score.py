@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from brlib.data import PairCollator, open_image
-from brlib.model import HEAD_CONFIG, RewardModel
+from brlib.models.reward_model import HEAD_CONFIG, RewardModel
 
 
 class RewardScorer:
@@ -27,12 +27,12 @@ class RewardScorer:
         name: str = "",
         prefix_sharing: bool = True,
     ):
-        from brlib.prefix import SharedPrefixCollator
+        from brlib.models.prefix import SharedPrefixCollator
 
         self.model = model.eval()
         self.collator = PairCollator(model.processor, max_length=1 << 30)
         self.shared = SharedPrefixCollator(model.processor, max_length=1 << 30)
-        self.prefix_sharing = prefix_sharing  # several responses to one prompt: one packed row (brlib.prefix)
+        self.prefix_sharing = prefix_sharing  # several responses to one prompt: one packed row (brlib.models.prefix)
         self.max_tokens = max_tokens
         self.normalization = normalization  # {"mean", "std"} on the checkpoint's reference set
         self.name = name

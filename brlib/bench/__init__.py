@@ -1,0 +1,110 @@
+"""Benchmarks with their official metric rules: one module per benchmark, the registry `BENCHMARKS`, and the
+score-file CLI (`python -m brlib.bench`, in `__main__`). Rules: ../shared/reference/DATA_FORMATS.md section 2.
+
+A new benchmark is one module here (a loader returning `BenchRow`s and a metric function) and one registry line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from brlib.bench.common import BenchRow
+from brlib.bench.mm_rlhf_rewardbench import MM_RLHF_CATEGORIES, load_mm_rlhf_rewardbench, metrics_mm_rlhf_rewardbench
+from brlib.bench.multimodal_rewardbench import (
+    MMRB_SUBCATEGORIES,
+    load_multimodal_rewardbench,
+    metrics_multimodal_rewardbench,
+)
+from brlib.bench.rewardbench import load_rewardbench, metrics_rewardbench
+from brlib.bench.rm_bench import load_rm_bench, metrics_rm_bench
+from brlib.bench.vl_rewardbench import VL_CATEGORIES, load_vl_rewardbench, metrics_vl_rewardbench, vl_category
+from brlib.data.pair import Pair, SchemaError
+
+__all__ = [
+    "BENCHMARKS",
+    "BenchRow",
+    "Benchmark",
+    "MM_RLHF_CATEGORIES",
+    "MMRB_SUBCATEGORIES",
+    "VL_CATEGORIES",
+    "load",
+    "metrics",
+    "read_scores",
+    "to_pairs",
+    "vl_category",
+]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark's hub id, loader, metric and number of responses per row."""
+
+    hub_id: str
+    loader: object
+    metric: object
+    n_responses: int = 2
+
+
+BENCHMARKS = {
+    "vl_rewardbench": Benchmark("MMInstruction/VL-RewardBench", load_vl_rewardbench, metrics_vl_rewardbench),
+    "mm_rlhf_rewardbench": Benchmark(
+        "yifanzhang114/MM-RLHF-RewardBench", load_mm_rlhf_rewardbench, metrics_mm_rlhf_rewardbench
+    ),
+    "multimodal_rewardbench": Benchmark(
+        "facebookresearch/multimodal_rewardbench (GitHub)", load_multimodal_rewardbench, metrics_multimodal_rewardbench
+    ),
+    "rewardbench": Benchmark("allenai/reward-bench", load_rewardbench, metrics_rewardbench),
+    "rm_bench": Benchmark("THU-KEG/RM-Bench", load_rm_bench, metrics_rm_bench, n_responses=6),
+}
+
+
+def load(name: str, path, **opts) -> list[BenchRow]:
+    """Rows of benchmark `name` from its own file format. Used in: 00_quickstart.ipynb."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+    return BENCHMARKS[name].loader(path, **opts)
+
+
+def metrics(name: str, rows: list[BenchRow], scores: list[list[float]], ties: str = "wrong") -> dict:
+    """The benchmark's official metrics from per-row response scores (ties wrong unless ties='half')."""
+    if len(rows) != len(scores):
+        raise ValueError(f"{len(scores)} score rows for {len(rows)} data rows: the files must align by row")
+    want = BENCHMARKS[name].n_responses
+    for i, s in enumerate(scores):
+        if len(s) != want:
+            raise ValueError(f"score row {i + 1}: {len(s)} scores, {name} rows have {want} responses")
+    return {"benchmark": name, **BENCHMARKS[name].metric(rows, scores, ties)}
+
+
+def to_pairs(name: str, rows: list[BenchRow]) -> list[Pair]:
+    """Pairwise rows as canonical pairs (chosen, rejected), for training-style scoring and the quickstart."""
+    if BENCHMARKS[name].n_responses != 2:
+        raise ValueError(f"{name} rows are not pairs")
+    return [
+        Pair(
+            r.prompt,
+            r.responses[r.chosen],
+            r.responses[1 - r.chosen],
+            r.images,
+            name,
+            r.category,
+            r.group_id,
+            r.uid,
+            r.video,
+        )
+        for r in rows
+    ]
+
+
+def read_scores(path) -> list[list[float]]:
+    """Read a scores file: one JSON object per line, {"scores": [...]}."""
+    out = []
+    for i, line in enumerate(Path(path).read_text().splitlines()):
+        if line.strip():
+            row = json.loads(line)
+            if "scores" not in row:
+                raise SchemaError(f"{path}:{i + 1}: missing field 'scores'")
+            out.append([float(x) for x in row["scores"]])
+    return out

@@ -1,0 +1,46 @@
+"""MM-RLHF-RewardBench (yifanzhang114/MM-RLHF-RewardBench): pairs grouped by prompt id; Acc pooled, Acc+ = share of
+groups with every pair right, per category (mcq, long, short, safety, video) from the media path."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows
+from brlib.data.pair import SchemaError, require, video_frames
+
+MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
+
+
+def load_mm_rlhf_rewardbench(path, image_root=None):
+    root = Path(image_root) if image_root else Path(path).parent
+    rows = []
+    for where, r in read_rows(path):
+        require(r, ["id", "prompt", "chosen", "rejected"], where)
+        media = r.get("image") or r.get("video")
+        if not media:
+            raise SchemaError(f"{where}: neither 'image' nor 'video' given")
+        category = next((c for c in MM_RLHF_CATEGORIES if c in media), "")
+        images = [root / r["image"]] if r.get("image") else []
+        video = video_frames(root / r["video"]) if r.get("video") else []
+        rows.append(BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, images, category, r["id"], where, video))
+    return rows
+
+
+def metrics_mm_rlhf_rewardbench(rows, scores, ties="wrong"):
+    credit = [correct(s, r.chosen, ties) for r, s in zip(rows, scores)]
+    group_ok, cat_groups = {}, defaultdict(set)
+    for r, c in zip(rows, credit):
+        group_ok[r.group_id] = group_ok.get(r.group_id, True) and c == 1.0
+        cat_groups[r.category].add(r.group_id)
+    cats = by_category(rows, credit)
+    for c, gids in cat_groups.items():
+        cats[c].update(acc_plus=sum(group_ok[g] for g in gids) / len(gids), n_groups=len(gids))
+    return {
+        "acc": sum(credit) / len(credit),
+        "acc_plus": sum(group_ok.values()) / len(group_ok),
+        "n": len(rows),
+        "n_groups": len(group_ok),
+        "n_tie": count_ties(rows, scores),
+        "categories": cats,
+    }

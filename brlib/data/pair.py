@@ -1,0 +1,128 @@
+"""The canonical preference record (`Pair`), schema errors, media opening and the drop report every loader fills."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+
+@dataclass
+class Pair:
+    """The canonical preference record: a prompt, zero or more images, a chosen and a rejected response."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    images: list = field(default_factory=list)  # PIL images, paths or {"bytes": ...} dicts
+    source: str = ""
+    category: str = ""
+    group_id: str = ""
+    uid: str = ""
+    video: list = field(default_factory=list)  # frame paths, sampled uniformly (MM-RLHF video items)
+    margin: float | None = None  # score gap where the source has one (UltraFeedback, VLFeedback)
+    tie: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def to_trl(self) -> dict:
+        """TRL's explicit-prompt preference format (`prompt`, `chosen`, `rejected`, `images`)."""
+        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected, "images": self.images}
+
+    @classmethod
+    def from_trl(cls, row: dict, source: str = "trl") -> Pair:
+        """A row of TRL's preference format (explicit prompt; string or chat-list responses; `image(s)`)."""
+        require(row, ["prompt", "chosen", "rejected"], f"{source} row")
+
+        def text(x):
+            return x[-1]["content"] if isinstance(x, list) else x
+
+        prompt = row["prompt"]
+        prompt = (
+            next((t["content"] for t in prompt if t.get("role") == "user"), "") if isinstance(prompt, list) else prompt
+        )
+        images = row.get("images") or ([row["image"]] if row.get("image") is not None else [])
+        return cls(prompt, text(row["chosen"]), text(row["rejected"]), list(images), source, margin=row.get("margin"))
+
+
+class SchemaError(ValueError):
+    """A record that does not fit its dataset's schema."""
+
+
+def require(row: dict, fields: list[str], where: str) -> None:
+    """Raise `SchemaError` naming the first of `fields` that `row` lacks (or holds as None)."""
+    for f in fields:
+        if f not in row or row[f] is None:
+            raise SchemaError(f"{where}: missing field {f!r} (has {sorted(row)})")
+
+
+def open_image(img) -> Image.Image:
+    """Decode an image given as PIL, path or {"bytes", "path"} dict into RGB; raise a clear error if unreadable."""
+    try:
+        if isinstance(img, Image.Image):
+            out = img
+        elif isinstance(img, dict):
+            out = Image.open(io.BytesIO(img["bytes"])) if img.get("bytes") else Image.open(img["path"])
+        else:
+            out = Image.open(img)
+        out.load()
+        return out.convert("RGB")
+    except Exception as e:  # PIL raises several types for missing and corrupt files
+        name = img.get("path") if isinstance(img, dict) else img if not isinstance(img, Image.Image) else "<PIL>"
+        raise ValueError(f"unreadable image {name}: {e.__class__.__name__}: {e}") from e
+
+
+VIDEO_FRAMES = 32  # MM-RLHF samples 32 frames uniformly; training, evaluation and serving must agree
+FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def video_frames(frame_dir, n: int = VIDEO_FRAMES) -> list:
+    """A video given as a folder of frames -> `n` frame paths sampled uniformly over the frame indices.
+
+    A missing folder is returned as-is ([folder]), so `PairCollator.check` reports it instead of losing it.
+    """
+    d = Path(frame_dir)
+    if not d.is_dir():
+        return [d]
+    frames = sorted(f for f in d.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
+    if len(frames) <= n:
+        return frames
+    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)]
+
+
+def conversation(prompt: str, response: str, n_images: int) -> list[dict]:
+    """The chat messages of one scored response: images first, then the prompt, then the response."""
+    content = [{"type": "image"}] * n_images + [{"type": "text", "text": prompt}]
+    return [{"role": "user", "content": content}, {"role": "assistant", "content": response}]
+
+
+@dataclass
+class DropReport:
+    """Records read and pairs kept, with a count per reason for every dropped record."""
+
+    read: int = 0
+    kept: int = 0  # pairs kept; a source row can give several pairs (UltraFeedback) or none (a tie)
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.reasons.values())
+
+    def summary(self) -> str:
+        why = ", ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or "none"
+        return f"read {self.read}, kept {self.kept}, dropped {self.dropped} ({why})"
+
+    def to_dict(self) -> dict:
+        return {"read": self.read, "kept": self.kept, "dropped": self.dropped, "reasons": dict(self.reasons)}
+
+
+def split_pairs(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """Deterministic train/validation split by shuffled index."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(pairs), generator=g).tolist()
+    n_val = int(math.floor(len(pairs) * val_fraction))
+    return [pairs[i] for i in order[n_val:]], [pairs[i] for i in order[:n_val]]
