@@ -57,6 +57,27 @@ def test_rewards_by_scheme_and_groups_share_one_call():
         rl.GRPOReward("hybrid")
 
 
+def test_rows_from_datasets_are_grouped_by_content_as_trl_calls_the_reward():
+    import datasets
+
+    exs = world.generate(2, 0, ["perception"])
+    ds = datasets.Dataset.from_list(rl.task_dataset(exs))
+    rows = ds.__getitems__([0] * 4 + [1] * 4)  # TRL's repeat sampler: each prompt's G rows, decoded afresh
+    images = [r["image"] for r in rows]
+    assert images[0] is not images[1] and images[0] == images[1]
+    rec = _Recorder()
+    comps = [[{"role": "assistant", "content": f"It is {c}."}] for c in "abcdefgh"]
+    out = rl.GRPOReward("basereward", rec)([r["prompt"] for r in rows], comps, image=images)
+    assert [len(c[2]) for c in rec.calls] == [4, 4]  # one group per prompt, not one call per completion
+    assert out == [float(len(f"It is {c}.")) - 5.0 for c in "abcdefgh"]  # scores back in the callers' order
+    interleaved = [0, 1, 0, 1]  # a group need not be contiguous
+    rec = _Recorder()
+    rl.GRPOReward("basereward", rec)(
+        [rows[i * 4]["prompt"] for i in interleaved], comps[:4], image=[images[i * 4] for i in interleaved]
+    )
+    assert [len(c[2]) for c in rec.calls] == [2, 2]
+
+
 def test_reward_callable_uses_the_image_with_a_trained_rm(tmp_path, world_dir, backbone_dir):
     from brlib.serve.score import RewardScorer
     from brlib.train import TrainConfig, train

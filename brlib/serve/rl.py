@@ -14,8 +14,11 @@ and the completion length.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+
+from PIL import Image
 
 VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 SCHEMES = ("rule", "basereward", "hybrid")
@@ -63,6 +66,17 @@ def prompt_parts(prompt, image=None, images=None) -> tuple[str, list]:
     return text, found
 
 
+def image_key(img) -> tuple:
+    """A content key for an image (PIL pixels hashed; a path or {"bytes", "path"} dict by its value), so that equal
+    images in different objects group together. Used in: 08_rl.ipynb."""
+    if isinstance(img, Image.Image):
+        return ("pixels", img.mode, img.size, hashlib.sha1(img.tobytes()).hexdigest())
+    if isinstance(img, dict):
+        raw = img.get("bytes")
+        return ("file", str(img.get("path")), hashlib.sha1(raw).hexdigest() if raw else None)
+    return ("path", str(img))
+
+
 def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s:+=-]", "", text.lower())).strip()
 
@@ -95,20 +109,21 @@ class GRPOReward:
         self.__name__ = scheme  # TRL names its reward columns after this
 
     def rm_scores(self, prompts, completions, image=None, images=None) -> list[float]:
-        """Reward-model scores; consecutive completions to the same prompt and images are scored as a group."""
+        """Reward-model scores; completions to the same prompt and images (compared by content, not identity: TRL
+        and `datasets` decode a fresh image object for every row) are scored as one group."""
         n = len(prompts)
-        img_cols = [images[i] if images else None for i in range(n)]
-        one_img = [image[i] if image else None for i in range(n)]
-        out: list[float] = []
-        i = 0
-        while i < n:
-            text, imgs = prompt_parts(prompts[i], one_img[i], img_cols[i])
-            j = i + 1
-            while j < n and prompts[j] == prompts[i] and one_img[j] is one_img[i] and img_cols[j] is img_cols[i]:
-                j += 1
-            responses = [completion_text(c) or " " for c in completions[i:j]]  # an empty completion still scores
-            out += self.scorer.score(imgs, text, responses)
-            i = j
+        groups: dict[tuple, list[int]] = {}  # content key -> row indices, in first-seen order
+        parts = []
+        for i in range(n):
+            text, imgs = prompt_parts(prompts[i], image[i] if image else None, images[i] if images else None)
+            parts.append((text, imgs))
+            groups.setdefault((text, tuple(image_key(im) for im in imgs)), []).append(i)
+        out = [0.0] * n
+        for rows in groups.values():
+            text, imgs = parts[rows[0]]
+            responses = [completion_text(completions[i]) or " " for i in rows]  # an empty completion still scores
+            for i, s in zip(rows, self.scorer.score(imgs, text, responses)):
+                out[i] = s
         return out
 
     def __call__(self, prompts, completions, answer=None, image=None, images=None, **_) -> list[float]:
