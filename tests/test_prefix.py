@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from brlib.data import Pair, PairCollator
-from brlib.models.prefix import SharedPrefixCollator, common_prefix
+from brlib.models.prefix import FLEX, SHAREABLE, SharedPrefixCollator, SharingUnsupported, attention_for, common_prefix
 
 
 def test_common_prefix():
@@ -113,3 +113,56 @@ def test_scorer_scores_a_group_like_separate_sequences(rm, pairs):
     separate = scorer.score_items([(p.prompt, r, p.images) for r in responses])
     assert grouped == pytest.approx(separate, abs=1e-4)
     assert scorer.score(p.images, p.prompt, responses) == grouped  # the default path for several responses
+
+
+@pytest.fixture(scope="module")
+def rm_by_impl(backbone_dir):
+    """The same tiny checkpoint loaded under each attention implementation prefix sharing supports."""
+    from brlib.models.reward_model import RewardModel
+
+    impls = {i: i for i in SHAREABLE if i != "flex_attention"}  # Qwen-VL declares no flex: brlib_flex instead
+    impls[FLEX] = {"text_config": FLEX, "vision_config": "sdpa"}
+    return {i: RewardModel.from_pretrained(backbone_dir, attn_implementation=v).eval() for i, v in impls.items()}
+
+
+@pytest.mark.parametrize("impl", ["sdpa", "eager", FLEX])
+def test_every_attention_implementation_gives_the_naive_scores(rm_by_impl, pairs, impl):
+    rm = rm_by_impl[impl]
+    assert rm.attn_implementation() == impl
+    sel = _ragged(pairs)
+    with torch.no_grad():
+        naive, shared = _naive(rm_by_impl["sdpa"], sel), _shared(rm, sel)
+    torch.testing.assert_close(shared, naive, atol=1e-4, rtol=0)  # eager used to be off by ~0.7 (bool added as 0/1)
+
+
+def test_eager_gets_an_additive_mask_and_flash_attention_is_refused():
+    mask = torch.tensor([[[[True, False], [True, True]]]])
+    add = attention_for(mask, "eager", torch.bfloat16)
+    assert add.dtype == torch.bfloat16 and add[0, 0, 1, 1] == 0 and add[0, 0, 0, 1] == torch.finfo(torch.bfloat16).min
+    assert attention_for(mask, "sdpa", torch.float32) is mask
+    with pytest.raises(SharingUnsupported, match="flash_attention_2"):
+        attention_for(mask, "flash_attention_2", torch.bfloat16)
+
+
+@pytest.mark.parametrize(
+    "responses", [["été", "ètre"], ["Да", "Нет"], ["😀 yes", "😁 no"], ["Sure, red.", "Sure, blue."]]
+)
+def test_shared_prefix_never_round_trips_text(rm, pairs, responses):
+    """Responses whose common tokens end inside a multi-byte character used to crash scoring (server, GRPO)."""
+    from brlib.serve.score import RewardScorer
+
+    img = [p for p in pairs if p.images][0].images
+    scorer = RewardScorer(rm)
+    grouped = scorer.score_group(img, "Name a word.", responses)
+    separate = scorer.score_items([("Name a word.", r, img) for r in responses])
+    assert grouped == pytest.approx(separate, abs=1e-4)
+
+
+def test_the_prefix_is_the_prompt_template_only(rm):
+    enc = SharedPrefixCollator(rm.processor, 4096).encode_groups(
+        [("Q?", ["Sure, it is red.", "Sure, it is blue."], [])]
+    )
+    tok = rm.processor.tokenizer
+    prefix_len = int(enc["read_index"][0, 0]) - len(tok("Sure, it is red.<|im_end|>\n").input_ids) + 1
+    prefix = tok.decode(enc["input_ids"][0, :prefix_len])
+    assert prefix.endswith("<|im_start|>assistant\n") and "Sure" not in prefix  # shared words stay in the branches

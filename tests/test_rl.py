@@ -31,8 +31,13 @@ def test_parsing_of_trl_prompts_and_completions():
 
 
 class _Recorder:
-    def __init__(self):
+    def __init__(self, normalization=None):
         self.calls = []
+        self.normalization = normalization
+
+    def normalized(self, scores):
+        n = self.normalization
+        return [(s - n["mean"]) / n["std"] for s in scores] if n else list(scores)
 
     def score(self, images, prompt, responses):
         self.calls.append((list(images), prompt, list(responses)))
@@ -50,11 +55,31 @@ def test_rewards_by_scheme_and_groups_share_one_call():
     raw = rl.GRPOReward("basereward", rec, log)(prompts, comps, answer=answers)
     assert [len(c[2]) for c in rec.calls] == [3, 1]  # the group of three completions is scored together
     assert all(c[0] == [img] for c in rec.calls)  # the image reaches the reward model
-    hybrid = rl.GRPOReward("hybrid", _Recorder(), log)(prompts, comps, answer=answers)
-    assert hybrid[0] == 1.0 and hybrid[1] == pytest.approx(1 / (1 + math.exp(-raw[1])))
+    norm = {"mean": 4.0, "std": 2.0}
+    hybrid = rl.GRPOReward("hybrid", _Recorder(norm), log)(prompts, comps, answer=answers)
+    assert hybrid[0] == 1.0 and hybrid[1] == pytest.approx(1 / (1 + math.exp(-(raw[1] - 4.0) / 2.0)))
     assert set(log[-1]) >= {"reward", "rule_match", "disagreement", "length_words", "rm_score"}
+    assert log[-1]["rm_calibrated"] is True
     with pytest.raises(ValueError, match="needs a reward-model scorer"):
         rl.GRPOReward("hybrid")
+    with pytest.raises(ValueError, match="calibrated scorer"):  # sigma(raw score) would depend on the RM's offset
+        rl.GRPOReward("hybrid", _Recorder())
+
+
+def test_hybrid_reward_does_not_depend_on_the_reward_models_offset():
+    img = world.generate(1, 0, ["perception"])[0].image
+    prompts = [_msgs("Q?", img)] * 3
+    comps = [[{"role": "assistant", "content": c}] for c in ["It is red.", "It is blue.", "It is green, surely."]]
+    answers = ["It is red."] * 3
+
+    class Shifted(_Recorder):
+        def score(self, images, prompt, responses):
+            return [s + 1000.0 for s in super().score(images, prompt, responses)]  # exp(1000) would overflow
+
+    plain = rl.GRPOReward("hybrid", _Recorder({"mean": 0.0, "std": 1.0}))(prompts, comps, answer=answers)
+    shifted = rl.GRPOReward("hybrid", Shifted({"mean": 1000.0, "std": 1.0}))(prompts, comps, answer=answers)
+    assert shifted == pytest.approx(plain)
+    assert rl.sigmoid(-1000.0) == 0.0 and rl.sigmoid(1000.0) == 1.0
 
 
 def test_rows_from_datasets_are_grouped_by_content_as_trl_calls_the_reward():

@@ -11,6 +11,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from brlib.data import open_image  # noqa: E402
 from brlib.serve.app import create_app  # noqa: E402
 from brlib.serve.score import RewardScorer  # noqa: E402
 
@@ -105,17 +106,7 @@ def test_50_concurrent_requests_equal_sequential_scoring(scorer, pairs):
         bodies = []
         for i in range(50):
             p = pairs[i % len(pairs)]
-            imgs = (
-                [
-                    {
-                        "base64": _b64(
-                            Image.open(p.images[0]) if not isinstance(p.images[0], Image.Image) else p.images[0]
-                        )
-                    }
-                ]
-                if p.images
-                else []
-            )
+            imgs = [{"base64": _b64(open_image(p.images[0]))}] if p.images else []
             bodies.append({"prompt": p.prompt, "responses": [p.chosen, p.rejected], "images": imgs})
         url = f"http://127.0.0.1:{port}/score"
         with httpx.Client(timeout=60) as c:

@@ -93,7 +93,7 @@ def test_r1_reward_parses_inlined_responses_and_reroots_absolute_paths(tmp_path)
     assert (p.prompt, p.chosen, p.rejected) == ("What is it?", "A dog.", "A cat.")
     assert open_image(p.images[0]).size == (8, 8)
     _jsonl(tmp_path / "bad.jsonl", [{"message": json.dumps(msg), "answer": ["no verdict"]}])
-    with pytest.raises(SchemaError, match=r"bad.jsonl\[row 0\]"):
+    with pytest.raises(SchemaError, match=r"bad.jsonl:1: "):
         load_source("r1_reward", str(tmp_path / "bad.jsonl"))
 
 
@@ -288,7 +288,7 @@ def test_bad_rows_raise_with_file_row_field_or_are_counted_when_lenient(tmp_path
             {"prompt": "p", "chosen": _chat("p", "a")},
         ],
     )
-    with pytest.raises(SchemaError, match=r"d.jsonl\[row 1\]: missing field 'rejected'"):
+    with pytest.raises(SchemaError, match=r"d.jsonl:2: missing field 'rejected'"):
         load_source("skywork", str(tmp_path / "d.jsonl"))
     pairs, rep = load_source("skywork", str(tmp_path / "d.jsonl"), lenient=True)
     assert len(pairs) == 1 and rep.reasons == {"schema error": 1}

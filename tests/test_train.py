@@ -171,3 +171,19 @@ def test_text_only_batches_still_run_the_vision_tower_without_changing_scores(rm
     assert torch.equal(plain, anchored)
     # every vision parameter took part in the graph (no DDP/FSDP hang), with exactly zero gradient
     assert grads and all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
+
+
+def test_the_length_norm_arm_exports_a_length_normalised_reward(tmp_path, world_dir, backbone_dir):
+    """Figure 1's length-norm arm is evaluated on r / log(len + 1), the quantity its loss ranked (not raw r)."""
+    cfg = TrainConfig(
+        model=str(backbone_dir),
+        output_dir=str(tmp_path / "ln"),
+        lr=1e-3,
+        batch_size=4,
+        num_steps=2,
+        precision="fp32",
+        loss={"length_norm": True},
+        train_data=[{"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")}],
+    )
+    final = train(cfg, progress=False)["final"]
+    assert json.loads((final / "reward_config.json").read_text())["length_norm"] is True

@@ -7,6 +7,7 @@ A new benchmark is one module here (a loader returning `BenchRow`s and a metric 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,12 +70,18 @@ def load(name: str, path, **opts) -> list[BenchRow]:
 
 def metrics(name: str, rows: list[BenchRow], scores: list[list[float]], ties: str = "wrong") -> dict:
     """The benchmark's official metrics from per-row response scores (ties wrong unless ties='half')."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+    if not rows:
+        raise ValueError(f"no {name} rows to score: the data file is empty")
     if len(rows) != len(scores):
         raise ValueError(f"{len(scores)} score rows for {len(rows)} data rows: the files must align by row")
     want = BENCHMARKS[name].n_responses
     for i, s in enumerate(scores):
         if len(s) != want:
             raise ValueError(f"score row {i + 1}: {len(s)} scores, {name} rows have {want} responses")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in s):
+            raise ValueError(f"score row {i + 1}: scores must be finite numbers, got {s}")
     return {"benchmark": name, **BENCHMARKS[name].metric(rows, scores, ties)}
 
 
@@ -99,12 +106,27 @@ def to_pairs(name: str, rows: list[BenchRow]) -> list[Pair]:
 
 
 def read_scores(path) -> list[list[float]]:
-    """Read a scores file: one JSON object per line, {"scores": [...]}."""
+    """Read a scores file: one JSON object per line, {"scores": [...]} with finite numbers (no booleans, strings,
+    NaN or infinities); anything else is a SchemaError naming the line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise SchemaError(f"{path}: not UTF-8 text (byte {e.start})") from e
     out = []
-    for i, line in enumerate(Path(path).read_text().splitlines()):
-        if line.strip():
-            row = json.loads(line)
-            if "scores" not in row:
-                raise SchemaError(f"{path}:{i + 1}: missing field 'scores'")
-            out.append([float(x) for x in row["scores"]])
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        where = f"{path}:{i + 1}"
+        try:
+            row = json.loads(line)  # Python's json reads NaN and Infinity; they are refused below
+        except json.JSONDecodeError as e:
+            raise SchemaError(f"{where}: not JSON ({e.msg})") from e
+        if not isinstance(row, dict) or "scores" not in row:
+            raise SchemaError(f"{where}: expected an object with field 'scores'")
+        s = row["scores"]
+        ok = isinstance(s, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in s)
+        if not ok or not all(math.isfinite(x) for x in s):
+            raise SchemaError(f"{where}: 'scores' must be a list of finite numbers, got {s!r:.80}")
+        out.append([float(x) for x in s])
     return out

@@ -33,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     opts = {"split": args.vl_split} if args.benchmark == "vl_rewardbench" else {}
-    rows = load(args.benchmark, args.data, **opts)
-    print(json.dumps(metrics(args.benchmark, rows, read_scores(args.scores), args.ties), indent=1))
+    try:
+        rows = load(args.benchmark, args.data, **opts)
+        result = metrics(args.benchmark, rows, read_scores(args.scores), args.ties)
+    except (ValueError, OSError) as e:  # SchemaError is a ValueError: bad data or scores, said in one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if result.get("n_unscored"):
+        print(f"warning: {result['n_unscored']} rows are in no section: {result['unscored_subsets']}", file=sys.stderr)
+    print(json.dumps(result, indent=1))
     return 0
 
 

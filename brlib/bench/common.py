@@ -3,12 +3,12 @@ strict-`>` credit rule (ties wrong unless `ties="half"`)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from brlib.data.pair import SchemaError
+from brlib.data.sources.files import json_rows, parquet_rows
 
 
 @dataclass
@@ -25,25 +25,37 @@ class BenchRow:
     video: list = field(default_factory=list)
 
 
-def read_rows(path: str | Path):
-    """Rows of a parquet, JSON list or JSON-lines file, with 'file:line' locations."""
+def read_rows(path: str | Path) -> list[tuple[str, dict]]:
+    """(location, record) of every row of a parquet, JSON list or JSON-lines file; images left undecoded. A
+    benchmark must be read whole, so any bad row (not JSON, not an object, not UTF-8) is a SchemaError here."""
     path = Path(path)
-    if path.suffix == ".parquet":
-        import datasets
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark file {path} does not exist")
+    reader = parquet_rows if path.suffix == ".parquet" else json_rows
+    out = []
+    for row in reader(path):
+        if isinstance(row.record, SchemaError):
+            raise row.record
+        out.append((row.where, row.record))
+    return out
 
-        ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
-        return [(f"{path}[row {i}]", r) for i, r in enumerate(ds)]
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        return [(f"{path}[row {i}]", r) for i, r in enumerate(json.loads(text))]
-    rows = []
-    for i, line in enumerate(text.splitlines()):
-        if line.strip():
-            try:
-                rows.append((f"{path}:{i + 1}", json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise SchemaError(f"{path}:{i + 1}: not JSON ({e})") from e
-    return rows
+
+def text(row: dict, name: str, where: str) -> str:
+    """Field `name` of a row, which must be a string."""
+    value = row.get(name)
+    if not isinstance(value, str):
+        raise SchemaError(f"{where}: field {name!r} must be text, got {type(value).__name__}")
+    return value
+
+
+def media_path(row: dict, name: str, where: str) -> str | None:
+    """An optional media path field: None when absent or empty, else a string."""
+    value = row.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise SchemaError(f"{where}: field {name!r} must be a path, got {type(value).__name__}")
+    return value
 
 
 def correct(scores: list[float], chosen: int, ties: str) -> float:

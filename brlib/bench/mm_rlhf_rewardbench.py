@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows
+from brlib.bench.common import BenchRow, by_category, correct, count_ties, media_path, read_rows, text
 from brlib.data.pair import SchemaError, require, video_frames
 
 MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
@@ -17,13 +17,14 @@ def load_mm_rlhf_rewardbench(path, image_root=None):
     rows = []
     for where, r in read_rows(path):
         require(r, ["id", "prompt", "chosen", "rejected"], where)
-        media = r.get("image") or r.get("video")
-        if not media:
+        image, video_dir = media_path(r, "image", where), media_path(r, "video", where)
+        if not (image or video_dir):
             raise SchemaError(f"{where}: neither 'image' nor 'video' given")
-        category = next((c for c in MM_RLHF_CATEGORIES if c in media), "")
-        images = [root / r["image"]] if r.get("image") else []
-        video = video_frames(root / r["video"]) if r.get("video") else []
-        rows.append(BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, images, category, r["id"], where, video))
+        category = next((c for c in MM_RLHF_CATEGORIES if c in (image or video_dir)), "")
+        images = [root / image] if image else []
+        video = video_frames(root / video_dir) if video_dir else []
+        answers = [text(r, "chosen", where), text(r, "rejected", where)]
+        rows.append(BenchRow(text(r, "prompt", where), answers, 0, images, category, str(r["id"]), where, video))
     return rows
 
 

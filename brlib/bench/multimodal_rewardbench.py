@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows
+from brlib.bench.common import BenchRow, by_category, correct, count_ties, media_path, read_rows, text
 from brlib.data.pair import SchemaError, require
 
 MMRB_SUBCATEGORIES = [
@@ -39,15 +39,18 @@ def load_multimodal_rewardbench(path, image_root=None):
         require(r, ["ID", "Output1", "Output2", "Better", "Category"], where)
         if r["Better"] not in ("Output1", "Output2"):
             raise SchemaError(f"{where}: field 'Better' must be 'Output1' or 'Output2', got {r['Better']!r}")
-        images = [root / r["Image"]] if r.get("Image") else []
+        image = media_path(r, "Image", where)
+        prompt = r.get("Text") or ""
+        if not isinstance(prompt, str):
+            raise SchemaError(f"{where}: field 'Text' must be text, got {type(prompt).__name__}")
         rows.append(
             BenchRow(
-                r.get("Text") or "",
-                [r["Output1"], r["Output2"]],
+                prompt,
+                [text(r, "Output1", where), text(r, "Output2", where)],
                 int(r["Better"] == "Output2"),
-                images,
-                mmrb_category(r["Category"], r["ID"]),
-                r["ID"],
+                [root / image] if image else [],
+                mmrb_category(text(r, "Category", where), str(r["ID"])),
+                str(r["ID"]),
                 where,
             )
         )

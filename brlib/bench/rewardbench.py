@@ -3,7 +3,7 @@ score = mean of the four sections."""
 
 from __future__ import annotations
 
-from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows
+from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows, text
 from brlib.data.pair import require
 
 # RewardBench v1 (allenai/reward-bench rewardbench/constants.py): fixed per-subset weights; math-prm (447 items)
@@ -58,15 +58,17 @@ def load_rewardbench(path, image_root=None):
     rows = []
     for where, r in read_rows(path):
         require(r, ["prompt", "chosen", "rejected", "subset"], where)
-        rows.append(
-            BenchRow(r["prompt"], [r["chosen"], r["rejected"]], 0, [], r["subset"], str(r.get("id", "")), where)
-        )
+        answers = [text(r, "chosen", where), text(r, "rejected", where)]
+        subset = text(r, "subset", where)
+        rows.append(BenchRow(text(r, "prompt", where), answers, 0, [], subset, str(r.get("id", "")), where))
     return rows
 
 
 def metrics_rewardbench(rows, scores, ties="wrong"):
     credit = [correct(s, r.chosen, ties) for r, s in zip(rows, scores)]
     subsets = by_category(rows, credit)
+    known = {m for members in REWARDBENCH_SECTIONS.values() for m in members}
+    unscored = {k: v["n"] for k, v in subsets.items() if k not in known}  # e.g. rows of the `raw` split
     sections = {}
     for name, members in REWARDBENCH_SECTIONS.items():
         present = [m for m in members if m in subsets]
@@ -76,10 +78,14 @@ def metrics_rewardbench(rows, scores, ties="wrong"):
                 "acc": sum(subsets[m]["acc"] * REWARDBENCH_WEIGHTS[m] for m in present) / w,
                 "n": sum(subsets[m]["n"] for m in present),
             }
+    if not sections:
+        raise ValueError(f"no row belongs to a RewardBench section; subsets found: {sorted(subsets)}")
     return {
         "score": sum(s["acc"] for s in sections.values()) / len(sections),
         "n": len(rows),
         "n_tie": count_ties(rows, scores),
+        "n_unscored": sum(unscored.values()),
+        "unscored_subsets": unscored,  # not in any section, so not in `score` (the official rule), and said so
         "sections": sections,
         "categories": subsets,
     }

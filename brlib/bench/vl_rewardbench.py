@@ -3,7 +3,7 @@ mean of general / hallucination / reasoning, groups from the official id-prefix 
 
 from __future__ import annotations
 
-from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows
+from brlib.bench.common import BenchRow, by_category, correct, count_ties, read_rows, text
 from brlib.data.pair import SchemaError, require
 
 VL_CATEGORIES = ["general", "hallucination", "reasoning"]
@@ -28,9 +28,14 @@ def load_vl_rewardbench(path, image_root=None, split: str = "official"):
     rows = []
     for where, r in read_rows(path):
         require(r, ["id", "query", "response", "human_ranking"], where)
-        if len(r["response"]) != 2 or len(r["human_ranking"]) != 2:
-            raise SchemaError(f"{where}: 'response' and 'human_ranking' must have 2 entries")
-        ranking = list(r["human_ranking"])
+        responses, ranking = r["response"], r["human_ranking"]
+        if not isinstance(responses, list) or len(responses) != 2 or not all(isinstance(x, str) for x in responses):
+            raise SchemaError(f"{where}: 'response' must be a list of 2 texts")
+        if not isinstance(ranking, list) or len(ranking) != 2 or not all(isinstance(x, (int, float)) for x in ranking):
+            raise SchemaError(f"{where}: 'human_ranking' must be a list of 2 ranks")
+        if ranking[0] == ranking[1]:
+            raise SchemaError(f"{where}: 'human_ranking' {ranking} is a tie: neither response is chosen")
+        text(r, "query", where)
         uid = f"{r['id']}|{r['query']}|{'|'.join(sorted(r['response']))}"  # ids repeat; content does not
         rows.append(
             BenchRow(

@@ -6,6 +6,27 @@ import torch
 
 from brlib.data.pair import DropReport, Pair, conversation, open_image
 
+MAX_ASPECT = 200  # Qwen-VL's image processor refuses images more than 200 times wider than tall (or the reverse)
+WORD_JOINER = "\u2060"  # invisible, and never part of a special token
+
+
+def special_strings(tokenizer) -> tuple[str, ...]:
+    """The tokenizer's special tokens as text (longest first): what a user must not be able to type."""
+    specials = {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
+    specials |= set(getattr(tokenizer, "all_special_tokens", []))
+    return tuple(sorted((s for s in specials if len(s) > 1), key=len, reverse=True))
+
+
+def escape_special(text: str, specials: tuple[str, ...]) -> str:
+    """`text` with every special-token string broken by a word joiner, so `<|im_end|>` typed in a prompt or a
+    response is read as those characters, never as the control token (no fake turn boundary, no stray image slot).
+
+    Used in: 08_rl.ipynb (policies' completions are scored through it)."""
+    for s in specials:
+        if s in text:
+            text = text.replace(s, s[0] + WORD_JOINER + s[1:])
+    return text
+
 
 class PairCollator:
     """Turns pairs into one padded batch: B chosen sequences, then B rejected ones. Images are never cut."""
@@ -15,10 +36,21 @@ class PairCollator:
         self.max_length = max_length
         self.text_only = not hasattr(processor, "image_processor")
         self.tokenizer = processor if self.text_only else processor.tokenizer
+        self.specials = special_strings(self.tokenizer)
+
+    def escape(self, text: str) -> str:
+        """User text with special-token strings neutralised (see `escape_special`)."""
+        return escape_special(text, self.specials)
 
     def texts(self, prompt: str, responses: list[str], n_images: int) -> list[str]:
+        """The chat-template text of each scored sequence; prompt and responses are escaped first."""
         tmpl = self.processor.apply_chat_template
-        return [tmpl(conversation(prompt, r, n_images), tokenize=False) for r in responses]
+        prompt = self.escape(prompt)
+        return [tmpl(conversation(prompt, self.escape(r), n_images), tokenize=False) for r in responses]
+
+    def response_len(self, response: str) -> int:
+        """Tokens of a response on its own (the `len` of the length-normalised reward)."""
+        return len(self.tokenizer(self.escape(response)).input_ids)
 
     def encode(self, items: list[tuple[str, str, list]]) -> dict:
         """Encode (prompt, response, images) triples into model inputs plus response lengths."""
@@ -35,7 +67,7 @@ class PairCollator:
             enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
         enc.pop("mm_token_type_ids", None)  # positions are rebuilt by RewardModel from input_ids
         enc.pop("token_type_ids", None)
-        enc["response_len"] = torch.tensor([len(tok(r).input_ids) for _, r, _ in items], dtype=torch.float)
+        enc["response_len"] = torch.tensor([self.response_len(r) for _, r, _ in items], dtype=torch.float)
         return dict(enc)
 
     def __call__(self, pairs: list[Pair]) -> dict:
@@ -58,20 +90,31 @@ class PairCollator:
         return cache[sizes]
 
     def check(self, pair: Pair) -> str | None:
-        """Why `pair` cannot be trained on (empty response, unreadable image, too long), or None if it can."""
+        """Why `pair` cannot be trained on, or None if it can: a non-text field, an empty response, an unreadable
+        or too elongated image, video, or over `max_length` (image tokens counted; images are never cut)."""
+        if not isinstance(pair.prompt, str):
+            return "non-text prompt"
+        if not isinstance(pair.chosen, str) or not isinstance(pair.rejected, str):
+            return "non-text response"
         if not pair.chosen.strip() or not pair.rejected.strip():
             return "empty response"
         if pair.video:
             return "video input not supported yet"  # frames are loaded; the collator does not encode video yet
+        if not isinstance(pair.images, list):
+            return "images not a list"
         if pair.images and self.text_only:
             return "images on a text-only model"
         try:
             sizes = [open_image(im).size for im in pair.images]
         except ValueError:
             return "unreadable image"
-        if max(self.length(pair.prompt, r, sizes) for r in (pair.chosen, pair.rejected)) > self.max_length:
-            return "over max_length"
-        return None
+        if any(max(w, h) > MAX_ASPECT * min(w, h) for w, h in sizes):
+            return f"image aspect ratio over {MAX_ASPECT}"
+        try:
+            n = max(self.length(pair.prompt, r, sizes) for r in (pair.chosen, pair.rejected))
+        except Exception as e:  # a tokenizer or processor refusal is one counted drop, not a failed run
+            return f"cannot encode ({e.__class__.__name__})"
+        return "over max_length" if n > self.max_length else None
 
     def filter(self, pairs: list[Pair]) -> tuple[list[Pair], DropReport]:
         """Keep the pairs that pass `check`; count every dropped one with its reason."""
@@ -82,6 +125,6 @@ class PairCollator:
             if reason is None:
                 kept.append(p)
             else:
-                report.reasons[reason] += 1
+                report.add(reason, p.uid)
         report.kept = len(kept)
         return kept, report

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from brlib.data.pair import DropReport, Pair
-from brlib.data.sources import SOURCES, load_source
+from brlib.data.sources import COMMON_OPTIONS, SOURCES, load_source
 
 
 @dataclass
@@ -38,6 +38,24 @@ class SourceSpec:
             raise ValueError(f"unknown source {self.key!r}; known: {sorted(SOURCES)}")
         if self.count is not None and self.weight is not None:
             raise ValueError(f"source {self.key}: give count or weight, not both")
+        if self.count is not None and (not _is_int(self.count) or self.count < 0):
+            raise ValueError(f"source {self.key}: count must be a whole number >= 0, got {self.count!r}")
+        if self.weight is not None and (not _is_num(self.weight) or not self.weight > 0):
+            raise ValueError(f"source {self.key}: weight must be a number > 0, got {self.weight!r}")
+        if not isinstance(self.options, dict):
+            raise ValueError(f"source {self.key}: options must be a mapping, got {self.options!r}")
+        src = SOURCES[self.key]
+        unknown = set(self.options) - src.options - COMMON_OPTIONS - {"lenient", "limit"}
+        if unknown:
+            raise ValueError(f"source {self.key}: unknown options {sorted(unknown)}; it takes {sorted(src.options)}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass
@@ -50,9 +68,40 @@ class MixtureSpec:
     test_split_size: float = 0.0
     homogeneous_batches: bool = False
 
+    def __post_init__(self):
+        keys = [s.key for s in self.sources]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:  # one target and one report row per key: list a source once (give a larger count instead)
+            raise ValueError(f"sources listed more than once: {twice}")
+        if not self.sources:
+            raise ValueError("a mixture needs at least one source")
+        if not _is_num(self.test_split_size) or not 0.0 <= self.test_split_size < 1.0:
+            raise ValueError(f"test_split_size must be in [0, 1), got {self.test_split_size!r}")
+        if self.total is not None and (not _is_int(self.total) or self.total < 0):
+            raise ValueError(f"total must be a whole number >= 0, got {self.total!r}")
+        if not _is_int(self.seed):
+            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+
     @classmethod
     def from_dict(cls, raw: dict) -> MixtureSpec:
-        return cls(**{**raw, "sources": [s if isinstance(s, SourceSpec) else SourceSpec(**s) for s in raw["sources"]]})
+        """A spec from its YAML/dict form; unknown keys (a typo like `test_split`) are an error, not ignored."""
+        if not isinstance(raw, dict) or "sources" not in raw:
+            raise ValueError("a mixture spec is a mapping with a `sources` list")
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown mixture keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        sources = []
+        for s in raw["sources"]:
+            if isinstance(s, SourceSpec):
+                sources.append(s)
+                continue
+            bad = set(s) - set(SourceSpec.__dataclass_fields__) if isinstance(s, dict) else None
+            if bad is None or bad:
+                raise ValueError(
+                    f"bad source entry {s!r}: expected keys among {sorted(SourceSpec.__dataclass_fields__)}"
+                )
+            sources.append(SourceSpec(**s))
+        return cls(**{**raw, "sources": sources})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> MixtureSpec:
@@ -93,6 +142,8 @@ def build_mixture(spec: MixtureSpec, collator=None) -> Mixture:
         if collator is not None:
             pairs, filt = collator.filter(pairs)
             rep.reasons.update(filt.reasons)
+            for reason, example in filt.examples.items():
+                rep.examples.setdefault(reason, example)
         rng = random.Random(f"{spec.seed}/{s.key}")  # per-source stream: adding a source changes no other
         want = targets[s.key]
         picked = pairs if want is None else rng.sample(pairs, min(want, len(pairs)))
@@ -100,7 +151,7 @@ def build_mixture(spec: MixtureSpec, collator=None) -> Mixture:
         test += picked[:n_test]
         train += picked[n_test:]
         report[s.key] = {
-            **DropReport(rep.read, len(pairs), rep.reasons).to_dict(),
+            **DropReport(rep.read, len(pairs), rep.reasons, rep.examples).to_dict(),
             "sampled": len(picked),
             "target": want,
         }

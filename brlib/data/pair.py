@@ -55,6 +55,8 @@ class SchemaError(ValueError):
 
 def require(row: dict, fields: list[str], where: str) -> None:
     """Raise `SchemaError` naming the first of `fields` that `row` lacks (or holds as None)."""
+    if not isinstance(row, dict):
+        raise SchemaError(f"{where}: a row must be an object with fields {fields}, got {type(row).__name__}")
     for f in fields:
         if f not in row or row[f] is None:
             raise SchemaError(f"{where}: missing field {f!r} (has {sorted(row)})")
@@ -107,6 +109,13 @@ class DropReport:
     read: int = 0
     kept: int = 0  # pairs kept; a source row can give several pairs (UltraFeedback) or none (a tie)
     reasons: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)  # reason -> the first record's location or error message
+
+    def add(self, reason: str, example: str = "") -> None:
+        """Count one dropped record under `reason`, keeping the first example of each reason."""
+        self.reasons[reason] += 1
+        if example:
+            self.examples.setdefault(reason, example)
 
     @property
     def dropped(self) -> int:
@@ -117,7 +126,13 @@ class DropReport:
         return f"read {self.read}, kept {self.kept}, dropped {self.dropped} ({why})"
 
     def to_dict(self) -> dict:
-        return {"read": self.read, "kept": self.kept, "dropped": self.dropped, "reasons": dict(self.reasons)}
+        return {
+            "read": self.read,
+            "kept": self.kept,
+            "dropped": self.dropped,
+            "reasons": dict(self.reasons),
+            "examples": dict(self.examples),
+        }
 
 
 def split_pairs(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from brlib.data import Pair, open_image
+from brlib.data.collate import escape_special, special_strings
+from brlib.data.pair import Pair, open_image
 
 PAIRWISE = "Which response answers the question better?\n[Question]: {q}\n[Response 1]: {a}\n[Response 2]: {b}"
 POINTWISE = "Critique the response.\n[Question]: {q}\n[Response]: {a}"
@@ -67,6 +68,7 @@ class ChatLM:
         self.processor.save_pretrained(out)
 
     def _prompt(self, text: str, n_images: int) -> str:
+        text = escape_special(text, special_strings(self.tok))  # user text never spells control tokens
         content = [{"type": "image"}] * n_images + [{"type": "text", "text": text}]
         return self.processor.apply_chat_template(
             [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
@@ -77,8 +79,8 @@ class ChatLM:
         prompts = [self._prompt(t, len(ims)) for ims, t in items]
         texts = prompts if completions is None else [p + c + "<|im_end|>" for p, c in zip(prompts, completions)]
         images = [open_image(im) for ims, _ in items for im in ims]
+        # mm_token_type_ids stays: generation and the LM forward build 3-D M-RoPE positions for image tokens from it
         enc = dict(self.processor(text=texts, images=images or None, return_tensors="pt", padding=True))
-        enc.pop("mm_token_type_ids", None)
         if completions is not None:
             labels = enc["input_ids"].clone()
             labels[enc["attention_mask"] == 0] = -100
@@ -175,7 +177,6 @@ class GenerativeJudge(ChatLM):
         texts = [self._prompt(t, len(ims)) + sfx for (ims, t), sfx in zip(items, suffixes)]
         images = [open_image(im) for ims, _ in items for im in ims]
         enc = dict(self.processor(text=texts, images=images or None, return_tensors="pt", padding=True))
-        enc.pop("mm_token_type_ids", None)
         return self.model(**enc, use_cache=False).logits[:, -1].float()  # left padding: last column is real
 
     def prefer_first(self, items: list[tuple[list, str]]) -> list[float]:

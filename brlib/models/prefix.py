@@ -2,26 +2,74 @@
 
 A group (one prompt + images, G responses) becomes one packed row `[prefix | r_1 | ... | r_G]`:
 
-- the prefix is the longest common token prefix of the G naive sequences (so it holds the system turn, the image
-  tokens and the question), and the vision tower runs once per group;
-- an attention mask (B, 1, T, T) lets prefix tokens attend causally to the prefix, and each branch to the prefix
-  and causally to itself, never to another branch; padding attends only to itself (no fully masked rows, which
-  would turn into NaNs in the backward pass);
+- the prefix is the prompt template up to the assistant turn (system turn, image slots, question): a structural
+  cut, made on the naive sequences' own token ids (never by decoding and re-encoding text, which fails when a cut
+  lands inside a multi-byte character); image placeholders are then expanded from those ids with the image
+  processor's grid, as the processor itself would, and the vision tower runs once per group;
+- an attention mask lets prefix tokens attend causally to the prefix, and each branch to the prefix and causally to
+  itself, never to another branch; padding attends only to itself (no fully masked rows, which would turn into NaNs
+  in the backward pass). It is a boolean (B, 1, T, T) tensor for SDPA, an additive float mask for eager attention,
+  and a `BlockMask` for flex attention (`attention_for`); flash-attention-2 cannot express it (`SharingUnsupported`);
 - positions restart for every branch where the prefix ends: `RewardModel` computes the packed row's positions
   (3-D M-RoPE included, from the model's own `get_rope_index`) and subtracts each branch's offset, which is exact
   because every token after the last image advances all three M-RoPE axes by one;
 - each branch's reward is read at its last token.
 
 So every branch's scores equal the naive two-sequence (or G-sequence) scores up to float rounding; the tests
-check this against the model's own full forward. Training with `TrainConfig(prefix_sharing=True)` uses a pair as
-a group of 2; `RewardScorer` scores a GRPO group of G completions in one row.
+check this against the model's own full forward under each attention implementation. Training with
+`TrainConfig(prefix_sharing=True)` uses a pair as a group of 2; `RewardScorer` scores a GRPO group of G
+completions in one row.
 """
 
 from __future__ import annotations
 
 import torch
 
-from brlib.data import Pair, PairCollator, open_image
+from brlib.data.collate import PairCollator
+from brlib.data.pair import Pair, conversation, open_image
+
+
+class SharingUnsupported(ValueError):
+    """The backbone's attention implementation cannot express the branch mask (flash-attention)."""
+
+
+FLEX = "brlib_flex"  # transformers' flex-attention wrapper under our name (see register_flex)
+SHAREABLE = ("sdpa", "eager", "flex_attention", FLEX)
+
+
+def register_flex() -> str:
+    """Register transformers' own flex-attention forward as attn_implementation "brlib_flex".
+
+    transformers 5.23 does not declare flex support for the Qwen-VL models, yet their language model calls
+    attention through the registry and passes a prepared 4-D mask (or BlockMask) through unchanged, so the kernel
+    runs as is. Load with `attn_implementation={"text_config": "brlib_flex", "vision_config": "sdpa"}`.
+    """
+    from transformers import AttentionInterface
+    from transformers.integrations.flex_attention import flex_attention_forward
+
+    AttentionInterface.register(FLEX, flex_attention_forward)
+    return FLEX
+
+
+def attention_for(mask: torch.Tensor, impl: str | None, dtype: torch.dtype):
+    """The boolean branch mask (B, 1, T, T) in the form attention implementation `impl` reads: bool for SDPA, an
+    additive float mask for eager (which adds the mask to the scores, so a bool mask would mask nothing), a
+    `BlockMask` for flex attention. Flash-attention only takes padding masks: `SharingUnsupported`."""
+    impl = impl or "sdpa"
+    if impl == "sdpa":
+        return mask
+    if impl == "eager":
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+    if impl in ("flex_attention", FLEX):
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        dense = mask[:, 0]
+        B, T = dense.shape[0], dense.shape[-1]
+        return create_block_mask(lambda b, h, q, kv: dense[b, q, kv], B, None, T, T, device=mask.device)
+    raise SharingUnsupported(
+        f"prefix sharing needs a 4-D branch mask, which attn_implementation={impl!r} cannot take; "
+        f"load the backbone with one of {SHAREABLE}, or score without sharing (prefix_sharing=False)"
+    )
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -49,26 +97,21 @@ class SharedPrefixCollator(PairCollator):
         rows, images, resp_len = [], [], []
         for prompt, responses, imgs in groups:
             texts = self.texts(prompt, responses, len(imgs))
-            raw = [tok(t, add_special_tokens=False).input_ids for t in texts]
+            raw = [tok(t, add_special_tokens=False).input_ids for t in texts]  # image slots not yet expanded
             cut = min(len(r) for r in raw) - 1  # every branch keeps at least its last token
+            cut = min(cut, len(self._prompt_ids(prompt, len(imgs))))  # structural: share the prompt, not responses
             for r in raw[1:]:
                 cut = min(cut, common_prefix(raw[0], r))
-            # The prefix text, expanded by the processor (image placeholders -> image tokens), then each branch.
-            prefix_text = tok.decode(raw[0][:cut])
             pil = [open_image(im) for im in imgs]
-            if self.text_only:
-                if pil:
-                    raise ValueError("a text-only reward model cannot score inputs with images")
-                prefix_ids = list(raw[0][:cut])
-            else:
-                enc = self.processor(text=[prefix_text], images=pil or None, return_tensors="pt")
-                prefix_ids = enc["input_ids"][0].tolist()
-                if pil:
-                    images.append(enc)
-            if tok(prefix_text, add_special_tokens=False).input_ids != raw[0][:cut]:
-                raise ValueError("the shared prefix does not re-tokenize to itself; use the naive collator")
+            if pil and self.text_only:
+                raise ValueError("a text-only reward model cannot score inputs with images")
+            prefix_ids = list(raw[0][:cut])
+            if pil:
+                enc = self.processor.image_processor(images=pil, return_tensors="pt")
+                prefix_ids = self._expand_images(prefix_ids, enc["image_grid_thw"])
+                images.append(enc)
             rows.append((prefix_ids, [r[cut:] for r in raw]))
-            resp_len.append([len(tok(r).input_ids) for r in responses])
+            resp_len.append([self.response_len(r) for r in responses])
         T = max(len(p) + sum(len(b) for b in bs) for p, bs in rows)
         B = len(rows)
         pad = tok.pad_token_id
@@ -105,6 +148,28 @@ class SharedPrefixCollator(PairCollator):
         if images:
             out["pixel_values"] = torch.cat([e["pixel_values"] for e in images])
             out["image_grid_thw"] = torch.cat([e["image_grid_thw"] for e in images])
+        return out
+
+    def _prompt_ids(self, prompt: str, n_images: int) -> list[int]:
+        """Token ids of the prompt template up to and including the assistant header (the structural cut)."""
+        msgs = conversation(self.escape(prompt), "", n_images)[:1]
+        text = self.processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def _expand_images(self, ids: list[int], grid_thw: torch.Tensor) -> list[int]:
+        """Each image slot in `ids` repeated to its image's token count (t*h*w / merge^2), as the processor does."""
+        slot = self.processor.image_token_id
+        merge = self.processor.image_processor.merge_size**2
+        counts = [int(g.prod()) // merge for g in grid_thw]
+        if ids.count(slot) != len(counts):
+            raise ValueError(f"the prompt has {ids.count(slot)} image slots for {len(counts)} images")
+        out, k = [], 0
+        for t in ids:
+            if t == slot:
+                out += [slot] * counts[k]
+                k += 1
+            else:
+                out.append(t)
         return out
 
     def __call__(self, pairs: list[Pair]) -> dict:

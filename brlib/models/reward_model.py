@@ -33,6 +33,7 @@ class RewardModel(nn.Module):
         # Sharded training: text-only batches still run the vision tower (on a dummy image, weight 0), so every
         # rank runs the same collectives and DDP/FSDP/ZeRO-3 see every parameter used.
         self.vision_in_every_batch = False
+        self.length_norm = False  # reward = r / log(len + 1): the length-normalisation arm of Figure 1
 
     @classmethod
     def from_pretrained(
@@ -49,6 +50,10 @@ class RewardModel(nn.Module):
         A plain VLM checkpoint gets a fresh head built from `head_config`, initialised from `seed`.
         """
         transformers = _quiet_transformers()
+        if "brlib_flex" in str(kwargs.get("attn_implementation")):
+            from brlib.models.prefix import register_flex
+
+            register_flex()
         backbone = transformers.AutoModel.from_pretrained(
             str(path_or_id), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
         )
@@ -66,7 +71,10 @@ class RewardModel(nn.Module):
                 torch.manual_seed(seed)
                 head = RewardHead(_hidden_size(backbone), head_config)
         head.to(dtype=next(backbone.parameters()).dtype)
-        return cls(backbone, head, processor)
+        model = cls(backbone, head, processor)
+        if head_file.exists():
+            model.length_norm = bool(saved.get("length_norm", False))
+        return model
 
     def save_pretrained(self, out_dir: str | Path, state_dict: dict | None = None) -> Path:
         """Write backbone, head and processor in Hub layout, safetensors only.
@@ -82,7 +90,11 @@ class RewardModel(nn.Module):
         if self.processor is not None:
             self.processor.save_pretrained(out)
         save_file({k: v.contiguous() for k, v in part("head.").items()}, str(out / HEAD_WEIGHTS))
-        meta = {"head": self.head.config.to_dict(), "backbone_class": type(self.backbone).__name__}
+        meta = {
+            "head": self.head.config.to_dict(),
+            "backbone_class": type(self.backbone).__name__,
+            "length_norm": self.length_norm,
+        }
         (out / HEAD_CONFIG).write_text(json.dumps(meta, indent=2))
         return out
 
@@ -104,6 +116,12 @@ class RewardModel(nn.Module):
         )
         return pos  # (3, B, T)
 
+    def attn_implementation(self) -> str | None:
+        """The language model's attention implementation ("sdpa", "eager", "flex_attention", "flash_attention_2")."""
+        cfg = self.backbone.config
+        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        return getattr(cfg, "_attn_implementation", None)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -115,18 +133,33 @@ class RewardModel(nn.Module):
         read_index: torch.Tensor | None = None,
         flat_mask: torch.Tensor | None = None,
         branch_shift: torch.Tensor | None = None,
-        **_: object,
+        response_len: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scores (B,) read at each sequence's last non-padding token.
+        """Rewards (B,) read at each sequence's last non-padding token; divided by log(len + 1) of the response when
+        the model was trained with length normalisation (so evaluation ranks what training ranked).
 
-        With `read_index` (B, G) from `brlib.models.prefix.SharedPrefixCollator`, each row is a packed group: the 4-D
-        `attention_mask` keeps branches apart, positions restart per branch, and the (G * B,) scores come back
-        branch-major (all first responses, then all second ones, ...).
+        With `read_index` (B, G) from `brlib.models.prefix.SharedPrefixCollator`, each row is a packed group: the
+        4-D `attention_mask` keeps branches apart, positions restart per branch, and the (G * B,) scores come back
+        branch-major (all first responses, then all second ones, ...). Unknown keyword arguments are an error: a
+        misspelt `pixel_value=` must not quietly give a text-only score.
         """
         if read_index is not None:
-            return self._forward_shared(
+            scores = self._forward_shared(
                 input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw
             )
+        else:
+            scores = self._forward_naive(
+                input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw
+            )
+        if self.length_norm:
+            if response_len is None:
+                raise ValueError("this reward model is length-normalised: pass response_len (the collators do)")
+            scores = scores / torch.log(response_len.to(scores.device).float() + 1.0)
+        return scores
+
+    def _forward_naive(
+        self, input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw
+    ):
         vision = {}
         if pixel_values is not None:
             vision.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
@@ -149,11 +182,18 @@ class RewardModel(nn.Module):
         return scores
 
     def _forward_shared(self, input_ids, mask4d, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw):
+        from brlib.models.prefix import attention_for
+
         vision = {} if pixel_values is None else {"pixel_values": pixel_values, "image_grid_thw": image_grid_thw}
         pos = self.position_ids(input_ids, flat_mask, image_grid_thw) - branch_shift  # (3, B, T) or (B, T)
         pos = pos.clamp(min=0)
-        mask4d = mask4d.to(input_ids.device)
-        out = self.backbone(input_ids=input_ids, attention_mask=mask4d, position_ids=pos, use_cache=False, **vision)
+        dtype = (
+            torch.get_autocast_dtype(input_ids.device.type)
+            if torch.is_autocast_enabled(input_ids.device.type)
+            else None
+        )
+        mask = attention_for(mask4d.to(input_ids.device), self.attn_implementation(), dtype or self.head_dtype())
+        out = self.backbone(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=False, **vision)
         hidden = out.last_hidden_state  # (B, T, d)
         rows = torch.arange(hidden.shape[0], device=hidden.device).unsqueeze(1).expand_as(read_index)
         pooled = hidden[rows, read_index]  # (B, G, d)
@@ -161,6 +201,10 @@ class RewardModel(nn.Module):
         if self.vision_in_every_batch and not vision and self.training:
             scores = scores + self._vision_anchor(hidden)
         return scores
+
+    def head_dtype(self) -> torch.dtype:
+        """The dtype the model computes in (its head's weights)."""
+        return next(self.head.parameters()).dtype
 
     def _vision_anchor(self, like: torch.Tensor) -> torch.Tensor:
         """0 x the vision tower's output on a one-token dummy image: same graph on every rank, scores unchanged."""

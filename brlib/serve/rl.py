@@ -8,8 +8,8 @@ completions to one prompt are scored as one group (`RewardScorer.score`: the pro
 by a token budget, under `inference_mode`).
 
 Every call also records, for the reward-hacking watch: the mean reward given, the rule match rate, how often the
-rule and the reward model disagree (RM prefers a completion, sigma > 0.5, that the rule rejects, or the reverse),
-and the completion length.
+rule and the reward model disagree (the RM's calibrated score is above its reference mean for a completion the rule
+rejects, or the reverse), and the completion length.
 """
 
 from __future__ import annotations
@@ -104,6 +104,10 @@ class GRPOReward:
             raise ValueError(f"unknown reward scheme {scheme!r}; expected one of {SCHEMES}")
         if scheme != "rule" and scorer is None:
             raise ValueError(f"the {scheme!r} reward needs a reward-model scorer")
+        if scheme == "hybrid" and not getattr(scorer, "normalization", None):
+            # sigma(score) of a BT reward depends on its arbitrary offset: an RM centred at +4 gives wrong answers
+            # 0.98 against 1.0 for right ones. The hybrid reads scores on a reference set's scale instead.
+            raise ValueError("the hybrid reward needs a calibrated scorer: call scorer.calibrate(reference_items)")
         self.scheme, self.scorer = scheme, scorer
         self.log = log if log is not None else []
         self.__name__ = scheme  # TRL names its reward columns after this
@@ -130,12 +134,16 @@ class GRPOReward:
         texts = [completion_text(c) for c in completions]
         rule = [float(a is not None and matches(t, a)) for t, a in zip(texts, answer or [None] * len(texts))]
         rm = self.rm_scores(prompts, completions, image, images) if self.scorer is not None else None
+        # Calibrated scores ((s - mean) / std on the scorer's reference set) where the offset matters: the hybrid's
+        # sigmoid and the watch's "RM approves" (> 0). GRPO's per-group advantages make the raw offset harmless.
+        calibrated = bool(getattr(self.scorer, "normalization", None))
+        z = self.scorer.normalized(rm) if calibrated else rm
         if self.scheme == "rule":
             rewards = rule
         elif self.scheme == "basereward":
             rewards = rm
         else:
-            rewards = [1.0 if r else 1.0 / (1.0 + math.exp(-s)) for r, s in zip(rule, rm)]
+            rewards = [1.0 if r else sigmoid(v) for r, v in zip(rule, z)]
         rec = {
             "reward": sum(rewards) / len(rewards),
             "rule_match": sum(rule) / len(rule),
@@ -143,9 +151,18 @@ class GRPOReward:
         }
         if rm is not None:
             rec["rm_score"] = sum(rm) / len(rm)
-            rec["disagreement"] = sum((s > 0) != bool(r) for s, r in zip(rm, rule)) / len(rm)
+            rec["rm_calibrated"] = calibrated
+            rec["disagreement"] = sum((v > 0) != bool(r) for v, r in zip(z, rule)) / len(rm)
         self.log.append(rec)
         return rewards
+
+
+def sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) without overflow for any finite x."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def faithful(description: str, truth: str) -> bool:

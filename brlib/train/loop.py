@@ -136,12 +136,15 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         model.backbone = get_peft_model(model.backbone, LoraConfig(**lora))
         model.head.requires_grad_(True)  # the head is always trained in full and saved with the adapter
     model.vision_in_every_batch = cfg.vision_in_every_batch and not cfg.freeze_vision
+    # Length normalisation is part of the model's reward (RewardModel.length_norm), not of the loss alone, so the
+    # training accuracy, evaluation, benchmarks and the exported checkpoint rank what the loss ranked.
+    model.length_norm = bool(cfg.loss.get("length_norm", False))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, math.ceil(cfg.warmup_ratio * cfg.num_steps), cfg.num_steps)
     # The scheduler stays unwrapped: accelerate would step it once per process, but batch_size is already global.
     model, optimizer = acc.prepare(model, optimizer)
-    loss_cfg = LossConfig(**cfg.loss)
+    loss_cfg = LossConfig(**{**cfg.loss, "length_norm": False})  # applied by the model (above)
 
     log_path = out / "metrics.jsonl"
     start, window, ckpt = 0, [], latest_checkpoint(out) if cfg.resume else None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 from brlib.data.pair import SchemaError
+
+
+class NoPair(Exception):
+    """A well-formed row that legitimately gives no pair; the message is the reason counted in the drop report."""
 
 
 def resolve_media(path, opts: dict):
@@ -54,8 +59,11 @@ def first_user(chat, where: str) -> str:
 
 
 def rating(x) -> float | None:
-    """A rating as float, or None when it is not a number (some datasets hold strings like "N/A")."""
+    """A rating as float, or None when it is not a finite number (strings like "N/A", NaN, booleans)."""
+    if isinstance(x, bool):
+        return None
     try:
-        return float(x)
+        v = float(x)
     except (TypeError, ValueError):
         return None
+    return v if math.isfinite(v) else None

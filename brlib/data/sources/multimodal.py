@@ -51,10 +51,17 @@ def mm_rlhf(row, where, opts):
 
 
 def mmpr(row, where, opts):
-    """MMPR v1.2 annotation line: image (path or list, relative to the subset root), question, chosen, rejected."""
+    """MMPR v1.2 annotation line: image (path or list, relative to the subset root), question, chosen, rejected.
+
+    A row without an `image` key is a text-only pair; a row whose `image` is null or not a path is a SchemaError,
+    never a silently text-only pair."""
     require(row, ["question", "chosen", "rejected"], where)
-    images = row.get("image") or []
-    images = [images] if isinstance(images, str) else list(images)
+    images = row.get("image", [])
+    if images is None:
+        raise SchemaError(f"{where}: field 'image' is null (omit the key for a text-only row)")
+    images = [images] if isinstance(images, str) else images
+    if not isinstance(images, list) or not all(isinstance(x, str) and x for x in images):
+        raise SchemaError(f"{where}: field 'image' must be a path or a list of paths, got {row['image']!r:.60}")
     root = Path(opts.get("subset_root", "."))
     return [
         Pair(
@@ -67,31 +74,53 @@ def mmpr(row, where, opts):
     ]
 
 
-_RESPONSE = re.compile(r"\[Response ([12])\]:?\s*(.*?)(?=\n\s*\[Response [12]\]|\n\s*\[[A-Z][^\]]*\]|\Z)", re.S)
+# R1-Reward's judging template puts each part under a header on its own line ("###### [Response 1]:" then the
+# answer; the README's example uses "####"); the tiny world writes "[Response 1]: answer" inline. Response 1 runs
+# to the Response 2 header, Response 2 to the template's next header, so markdown inside an answer survives.
+_R1_HEADER = r"^[ \t]*(?:#{{1,6}}[ \t]*)?\[Response {k}\]:?[ \t]*\n?"
+_R1_END = re.compile(r"^[ \t]*#{1,6}[ \t]*\*\*|^[ \t]*#{0,6}[ \t]*\[(?!Response [12]\])[A-Z][^\]\n]*\]:", re.M)
+
+
+def r1_responses(text: str) -> tuple[str, str] | None:
+    """(response 1, response 2) cut out of an R1-Reward judging prompt, or None if either header is missing."""
+    h1 = re.search(_R1_HEADER.format(k=1), text, re.M)
+    h2 = re.search(_R1_HEADER.format(k=2), text[h1.end() :], re.M) if h1 else None
+    if h2 is None:
+        return None
+    start2 = h1.end() + h2.end()
+    end = _R1_END.search(text, start2)
+    return text[h1.end() : h1.end() + h2.start()].strip(), text[start2 : end.start() if end else len(text)].strip()
 
 
 def r1_reward(row, where, opts):
-    """R1-Reward: a JSON chat whose user turn inlines [Response 1] and [Response 2]; answer <answer>k</answer>."""
+    """R1-Reward: a JSON chat whose user turn inlines [Response 1] and [Response 2]; answer <answer>k</answer>.
+
+    An empty response section gives an empty response (dropped and counted by the collator), never the next
+    section's text."""
     require(row, ["message", "answer"], where)
     try:
         chat = json.loads(row["message"]) if isinstance(row["message"], str) else row["message"]
     except json.JSONDecodeError as e:
         raise SchemaError(f"{where}: field 'message' is not JSON ({e})") from e
+    if not isinstance(chat, list):
+        raise SchemaError(f"{where}: field 'message' must be a JSON list of chat turns")
     texts, images = [], []
     for turn in chat:
         content = turn.get("content") if isinstance(turn, dict) else None
         for part in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
+            if not isinstance(part, dict):
+                raise SchemaError(f"{where}: a content part of 'message' is not an object")
             if part.get("type") == "image" or "image" in part:
                 images.append(resolve_media(part.get("image") or part.get("value"), opts))
             elif part.get("text"):
                 texts.append(part["text"])
-    found = dict((k, v.strip()) for k, v in _RESPONSE.findall("\n".join(texts)))
-    answer = row["answer"][0] if isinstance(row["answer"], list) else row["answer"]
+    found = r1_responses("\n".join(texts))
+    answer = row["answer"][0] if isinstance(row["answer"], list) and row["answer"] else row["answer"]
     m = re.search(r"<answer>\s*([12])\s*</answer>", str(answer))
-    if set(found) != {"1", "2"} or m is None:
+    if found is None or m is None:
         raise SchemaError(f"{where}: could not find [Response 1], [Response 2] and <answer>1|2</answer>")
-    best = m.group(1)
-    return [Pair(row.get("question") or "", found[best], found["2" if best == "1" else "1"], images)]
+    best = int(m.group(1)) - 1
+    return [Pair(row.get("question") or "", found[best], found[1 - best], images)]
 
 
 def sharegpt_ranking(row, where, opts):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from brlib.data.pair import Pair, require
-from brlib.data.sources.common import first_user, last_assistant, rating
+from brlib.data.pair import Pair, SchemaError, require
+from brlib.data.sources.common import NoPair, first_user, last_assistant, rating
 
 
 def chat_pairs(row, where, opts):
@@ -23,17 +23,23 @@ def chat_pairs(row, where, opts):
 
 def ultrafeedback(row, where, opts):
     """UltraFeedback: every pair of completions with different `overall_score` (mode "all"), or per prompt
-    the best vs the worst when their gap is at least `min_gap` (mode "hard", our Ultra-Hard rule)."""
+    the best vs the worst when their gap is at least `min_gap` (mode "hard", our Ultra-Hard rule).
+
+    Completions without a finite numeric score are left out (a row with fewer than two scored ones gives no pair,
+    counted under its own reason). In mode "all" an empty completion stays in its pairs, so the collator drops and
+    counts them; mode "hard" picks best and worst among the non-empty ones."""
     require(row, ["instruction", "completions"], where)
     if opts.get("drop_truthful_qa", True) and row.get("source") == "truthful_qa":
         return []
-    scored = [
-        (c["overall_score"], c["response"])
-        for c in row["completions"]
-        if rating(c.get("overall_score")) is not None and c.get("response")
-    ]
+    if not isinstance(row["completions"], list):
+        raise SchemaError(f"{where}: field 'completions' must be a list")
+    scored = [(rating(c.get("overall_score")), c.get("response")) for c in row["completions"]]
+    scored = [(s, r) for s, r in scored if s is not None]
+    if len(scored) < 2:
+        raise NoPair("fewer than two completions with a numeric overall_score")
     scored.sort(key=lambda t: -t[0])
     if opts.get("mode", "all") == "hard":
+        scored = [(s, r) for s, r in scored if isinstance(r, str) and r.strip()]
         if len(scored) < 2 or scored[0][0] - scored[-1][0] < opts.get("min_gap", 1.0):
             return []
         return [Pair(row["instruction"], scored[0][1], scored[-1][1], margin=scored[0][0] - scored[-1][0])]
