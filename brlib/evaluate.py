@@ -13,7 +13,7 @@ from brlib.data import Pair, PairCollator
 
 @torch.inference_mode()
 def score_responses(model, collator: PairCollator, items: list[tuple], batch_size: int = 32) -> torch.Tensor:
-    """Scores (N,) of (prompt, response, images) triples, each scored on its own. Used in: 00_quickstart.ipynb."""
+    """Scores (N,) of (prompt, response, images[, video]) items, each on its own. Used in: 00_quickstart.ipynb."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -27,7 +27,8 @@ def score_responses(model, collator: PairCollator, items: list[tuple], batch_siz
 
 def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
     """Scores of the chosen and rejected responses, as two float tensors (N,). Used in: 00_quickstart.ipynb."""
-    items = [(p.prompt, p.chosen, p.images) for p in pairs] + [(p.prompt, p.rejected, p.images) for p in pairs]
+    items = [(p.prompt, p.chosen, p.images, p.video) for p in pairs]
+    items += [(p.prompt, p.rejected, p.images, p.video) for p in pairs]
     scores = score_responses(model, collator, items, batch_size)
     return scores[: len(pairs)], scores[len(pairs) :]
 
@@ -60,12 +61,20 @@ Scorer = Callable[[str, list[str], list], list[float]]  # (prompt, responses, im
 def benchmark_scores(
     model_or_scorer, rows: list[bench.BenchRow], collator: PairCollator | None = None, batch_size: int = 32
 ) -> list[list[float]]:
-    """Per-row response scores from a RewardModel (batched) or any scorer callable."""
+    """Per-row response scores from a RewardModel (batched) or any scorer callable.
+
+    Video rows (MM-RLHF-RewardBench) are scored with their frames through the video path, never as text: a scorer
+    callable is then called with `video=frames` and must accept it."""
     if callable(model_or_scorer) and not isinstance(model_or_scorer, torch.nn.Module):
-        return [list(model_or_scorer(r.prompt, r.responses, r.images)) for r in rows]
+        return [
+            list(model_or_scorer(r.prompt, r.responses, r.images, video=r.video))
+            if r.video
+            else list(model_or_scorer(r.prompt, r.responses, r.images))
+            for r in rows
+        ]
     model = model_or_scorer
     collator = collator or PairCollator(model.processor, max_length=1 << 30)
-    items = [(r.prompt, resp, r.images) for r in rows for resp in r.responses]
+    items = [(r.prompt, resp, r.images, r.video) for r in rows for resp in r.responses]
     flat = score_responses(model, collator, items, batch_size).tolist()
     out, k = [], 0
     for r in rows:

@@ -108,5 +108,62 @@ def test_video_frame_folders_are_sampled_uniformly(tmp_path):
         Image.new("RGB", (4, 4)).save(d / f"{i:04d}.jpg")
     frames = data.video_frames(d)
     assert len(frames) == 32 and frames[0].name == "0000.jpg" and frames[-1].name == "0099.jpg"
-    assert [f.name for f in data.video_frames(d, n=3)] == ["0000.jpg", "0050.jpg", "0099.jpg"]
+    assert [f.name for f in data.video_frames(d, n=3)] == ["0000.jpg", "0049.jpg", "0099.jpg"]  # linspace, floored
     assert data.video_frames(tmp_path / "missing") == [tmp_path / "missing"]
+
+
+def test_short_clips_repeat_frames_as_the_official_sampler_does(tmp_path):
+    import numpy as np
+
+    d = tmp_path / "short"
+    d.mkdir()
+    for i in range(5):
+        Image.new("RGB", (4, 4)).save(d / f"{i}.png")
+    frames = data.video_frames(d)
+    official = np.linspace(0, 4, 32, dtype=int)  # r1_reward inference/MM-RLHF-Reward/r1_reward.py
+    assert [int(f.stem) for f in frames] == official.tolist()
+
+
+def _clip(folder, colour, n=6):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (84, 84), tuple((c + 20 * i) % 256 for c in colour)).save(folder / f"{i:03d}.jpg")
+    return folder
+
+
+def test_video_is_encoded_with_its_frames_and_time_axis(rm, tmp_path):
+    """A video pair goes through Qwen's video path (never scored as text) with second_per_grid_ts passed on."""
+    import torch
+
+    red = data.video_frames(_clip(tmp_path / "red", (200, 20, 20)))
+    blue = data.video_frames(_clip(tmp_path / "blue", (20, 20, 200)))
+    col = PairCollator(rm.processor, 4096)
+    pair = Pair("What happens?", "A red light.", "A blue light.", video=red)
+    assert col.check(pair) is None
+    batch = col([pair])
+    assert batch["pixel_values_videos"].shape[0] > 0 and batch["second_per_grid_ts"].tolist() == [1.0, 1.0]
+    with torch.no_grad():
+        s_red = rm(**batch)
+        s_blue = rm(**col([Pair(pair.prompt, pair.chosen, pair.rejected, video=blue)]))
+        moved = rm.position_ids(
+            batch["input_ids"], batch["attention_mask"], None, batch["video_grid_thw"], batch["second_per_grid_ts"] / 4
+        )
+        base = rm.position_ids(
+            batch["input_ids"], batch["attention_mask"], None, batch["video_grid_thw"], batch["second_per_grid_ts"]
+        )
+    assert not torch.allclose(s_red, s_blue)  # the frames reach the model
+    assert not torch.equal(moved, base)  # the temporal axis follows the clip's frame rate
+
+
+def test_video_rows_of_the_benchmark_are_scored_with_their_frames(rm, tmp_path):
+    from brlib import bench, evaluate
+
+    _clip(tmp_path / "images" / "abc", (200, 20, 20))
+    row = {"id": "a", "video": "video/abc", "prompt": "q", "chosen": "red", "rejected": "blue"}
+    f = tmp_path / "mm_reward_bench.jsonl"
+    f.write_text(json.dumps(row) + "\n")
+    rows = bench.load("mm_rlhf_rewardbench", f)
+    assert rows[0].video and all(p.exists() for p in rows[0].video)
+    with_frames = evaluate.benchmark_scores(rm, rows)
+    rows[0].video = data.video_frames(_clip(tmp_path / "other", (20, 200, 20)))
+    assert evaluate.benchmark_scores(rm, rows) != with_frames

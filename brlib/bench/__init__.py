@@ -82,7 +82,11 @@ def metrics(name: str, rows: list[BenchRow], scores: list[list[float]], ties: st
             raise ValueError(f"score row {i + 1}: {len(s)} scores, {name} rows have {want} responses")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in s):
             raise ValueError(f"score row {i + 1}: scores must be finite numbers, got {s}")
-    return {"benchmark": name, **BENCHMARKS[name].metric(rows, scores, ties)}
+    out = {"benchmark": name, **BENCHMARKS[name].metric(rows, scores, ties)}
+    layouts = sorted({r.layout for r in rows if r.layout})
+    if layouts:
+        out["media_layout"] = layouts  # e.g. ["hub"]; "missing" means some media were not found
+    return out
 
 
 def to_pairs(name: str, rows: list[BenchRow]) -> list[Pair]:

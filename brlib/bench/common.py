@@ -23,6 +23,7 @@ class BenchRow:
     group_id: str = ""
     uid: str = ""
     video: list = field(default_factory=list)
+    layout: str = ""  # which known variant of the benchmark's file layout its media were found in
 
 
 def read_rows(path: str | Path) -> list[tuple[str, dict]]:

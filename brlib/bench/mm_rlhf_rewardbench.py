@@ -12,6 +12,22 @@ from brlib.data.pair import SchemaError, require, video_frames
 MM_RLHF_CATEGORIES = ["mcq", "long", "short", "safety", "video"]
 
 
+def media_candidates(root: Path, rel: str, video: bool) -> list[tuple[str, Path]]:
+    """Where a row's media may live, as (layout, path), most likely first. The Hub repository keeps images under
+    `images/<rel>` and video frame folders at `images/<id>` (the row says `video/<id>`); the r1_reward scripts'
+    image folder holds `<rel>` directly ("flat")."""
+    out = [("hub", root / "images" / rel), ("flat", root / rel)]
+    if video and rel.startswith("video/"):
+        out.insert(0, ("hub", root / "images" / rel.split("/", 1)[1]))
+    return out
+
+
+def resolve_media(root: Path, rel: str, video: bool) -> tuple[str, Path]:
+    """The first existing candidate, or the Hub layout's path (so a missing file is reported where it belongs)."""
+    candidates = media_candidates(root, rel, video)
+    return next(((name, p) for name, p in candidates if p.exists()), ("missing", candidates[0][1]))
+
+
 def load_mm_rlhf_rewardbench(path, image_root=None):
     root = Path(image_root) if image_root else Path(path).parent
     rows = []
@@ -21,10 +37,13 @@ def load_mm_rlhf_rewardbench(path, image_root=None):
         if not (image or video_dir):
             raise SchemaError(f"{where}: neither 'image' nor 'video' given")
         category = next((c for c in MM_RLHF_CATEGORIES if c in (image or video_dir)), "")
-        images = [root / image] if image else []
-        video = video_frames(root / video_dir) if video_dir else []
+        layout, media = resolve_media(root, image or video_dir, video=bool(video_dir))
+        images = [media] if image else []
+        video = video_frames(media) if video_dir else []
         answers = [text(r, "chosen", where), text(r, "rejected", where)]
-        rows.append(BenchRow(text(r, "prompt", where), answers, 0, images, category, str(r["id"]), where, video))
+        row = BenchRow(text(r, "prompt", where), answers, 0, images, category, str(r["id"]), where, video)
+        row.layout = layout
+        rows.append(row)
     return rows
 
 

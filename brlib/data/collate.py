@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from brlib.data.pair import DropReport, Pair, conversation, open_image
+from brlib.data.pair import VIDEO_FPS, DropReport, Pair, conversation, open_image
 
 MAX_ASPECT = 200  # Qwen-VL's image processor refuses images more than 200 times wider than tall (or the reverse)
 WORD_JOINER = "\u2060"  # invisible, and never part of a special token
@@ -42,43 +42,63 @@ class PairCollator:
         """User text with special-token strings neutralised (see `escape_special`)."""
         return escape_special(text, self.specials)
 
-    def texts(self, prompt: str, responses: list[str], n_images: int) -> list[str]:
+    def texts(self, prompt: str, responses: list[str], n_images: int, n_videos: int = 0) -> list[str]:
         """The chat-template text of each scored sequence; prompt and responses are escaped first."""
         tmpl = self.processor.apply_chat_template
         prompt = self.escape(prompt)
-        return [tmpl(conversation(prompt, self.escape(r), n_images), tokenize=False) for r in responses]
+        return [tmpl(conversation(prompt, self.escape(r), n_images, n_videos), tokenize=False) for r in responses]
 
     def response_len(self, response: str) -> int:
         """Tokens of a response on its own (the `len` of the length-normalised reward)."""
         return len(self.tokenizer(self.escape(response)).input_ids)
 
-    def encode(self, items: list[tuple[str, str, list]]) -> dict:
-        """Encode (prompt, response, images) triples into model inputs plus response lengths."""
-        texts, images = [], []
-        for prompt, response, imgs in items:
-            texts += self.texts(prompt, [response], len(imgs))
+    def encode(self, items: list[tuple]) -> dict:
+        """Encode (prompt, response, images[, video frames]) items into model inputs plus response lengths.
+
+        A video is a list of frames (paths or images), encoded through the processor's video path with the frame
+        rate of `VIDEO_FPS` in its metadata, so `second_per_grid_ts` (temporal M-RoPE) is what the official
+        evaluation used; it is never dropped or scored as text."""
+        texts, images, videos = [], [], []
+        for prompt, response, imgs, *rest in items:
+            frames = rest[0] if rest else []
+            texts += self.texts(prompt, [response], len(imgs), 1 if frames else 0)
             images += [open_image(im) for im in imgs]
+            if frames:
+                videos.append([open_image(f) for f in frames])
         tok = self.tokenizer
         if self.text_only:  # a language-model RM: its "processor" is the tokenizer
-            if images:
-                raise ValueError("a text-only reward model cannot score inputs with images")
+            if images or videos:
+                raise ValueError("a text-only reward model cannot score inputs with images or video")
             enc = tok(texts, return_tensors="pt", padding=True)
         else:
-            enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+            extra = {}
+            if videos:
+                meta = [{"fps": VIDEO_FPS, "total_num_frames": len(v)} for v in videos]
+                extra = {"videos": videos, "video_metadata": meta}
+            enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True, **extra)
         enc.pop("mm_token_type_ids", None)  # positions are rebuilt by RewardModel from input_ids
         enc.pop("token_type_ids", None)
-        enc["response_len"] = torch.tensor([self.response_len(r) for _, r, _ in items], dtype=torch.float)
+        if "second_per_grid_ts" in enc:
+            enc["second_per_grid_ts"] = torch.as_tensor(enc["second_per_grid_ts"], dtype=torch.float)
+        enc["response_len"] = torch.tensor([self.response_len(r) for _, r, *_ in items], dtype=torch.float)
         return dict(enc)
 
     def __call__(self, pairs: list[Pair]) -> dict:
-        items = [(p.prompt, p.chosen, p.images) for p in pairs] + [(p.prompt, p.rejected, p.images) for p in pairs]
-        return self.encode(items)
+        items = [(p.prompt, p.chosen, p.images, p.video) for p in pairs]
+        return self.encode(items + [(p.prompt, p.rejected, p.images, p.video) for p in pairs])
 
-    def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]]) -> int:
-        """Tokens of one scored sequence, image tokens included, without running the image processor."""
-        n = len(self.tokenizer(self.texts(prompt, [response], len(image_sizes))[0]).input_ids)
+    def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]], video=None) -> int:
+        """Tokens of one scored sequence, image and video tokens included, without running the vision processors.
+
+        `video` is (number of frames, (width, height)) of one video, or None."""
+        n_videos = 1 if video else 0
+        n = len(self.tokenizer(self.texts(prompt, [response], len(image_sizes), n_videos)[0]).input_ids)
         if image_sizes:
             n += self._image_tokens(tuple(image_sizes)) - len(image_sizes)  # each placeholder expands in place
+        if video:
+            frames, (w, h) = video
+            mm = self.processor._get_num_multimodal_tokens(video_sizes=[(frames, h, w)])
+            n += sum(mm["num_video_tokens"]) - 1
         return n
 
     def _image_tokens(self, sizes: tuple) -> int:
@@ -98,20 +118,30 @@ class PairCollator:
             return "non-text response"
         if not pair.chosen.strip() or not pair.rejected.strip():
             return "empty response"
-        if pair.video:
-            return "video input not supported yet"  # frames are loaded; the collator does not encode video yet
-        if not isinstance(pair.images, list):
+        if not isinstance(pair.images, list) or not isinstance(pair.video, list):
             return "images not a list"
-        if pair.images and self.text_only:
+        if (pair.images or pair.video) and self.text_only:
             return "images on a text-only model"
         try:
             sizes = [open_image(im).size for im in pair.images]
         except ValueError:
             return "unreadable image"
-        if any(max(w, h) > MAX_ASPECT * min(w, h) for w, h in sizes):
+        video = None
+        if pair.video:
+            try:
+                frame_sizes = {open_image(f).size for f in pair.video}
+            except ValueError:
+                return "unreadable video frame"
+            if len(frame_sizes) != 1:
+                return "video frames of different sizes"
+            video = (len(pair.video), frame_sizes.pop())
+            sizes_all = sizes + [video[1]]
+        else:
+            sizes_all = sizes
+        if any(max(w, h) > MAX_ASPECT * min(w, h) for w, h in sizes_all):
             return f"image aspect ratio over {MAX_ASPECT}"
         try:
-            n = max(self.length(pair.prompt, r, sizes) for r in (pair.chosen, pair.rejected))
+            n = max(self.length(pair.prompt, r, sizes, video) for r in (pair.chosen, pair.rejected))
         except Exception as e:  # a tokenizer or processor refusal is one counted drop, not a failed run
             return f"cannot encode ({e.__class__.__name__})"
         return "over max_length" if n > self.max_length else None

@@ -79,26 +79,32 @@ def open_image(img) -> Image.Image:
 
 
 VIDEO_FRAMES = 32  # MM-RLHF samples 32 frames uniformly; training, evaluation and serving must agree
+# The frame rate the official MM-RLHF / R1-Reward evaluation implies: it hands Qwen a list of frame paths, which
+# qwen-vl-utils and the Qwen2.5-VL processor of that time read as 2 fps (1 s per temporal patch of 2 frames).
+# transformers 5 assumes 24 fps for a bare frame list, so the collator passes this in the video metadata.
+VIDEO_FPS = 2.0
 FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 def video_frames(frame_dir, n: int = VIDEO_FRAMES) -> list:
-    """A video given as a folder of frames -> `n` frame paths sampled uniformly over the frame indices.
+    """A video given as a folder of frames -> exactly `n` frame paths at indices linspace(0, N - 1, n) rounded
+    down, over the frames in name order: the official MM-RLHF rule (np.linspace(..., dtype=int)), which repeats
+    frames of clips shorter than `n`. (The official script lists the folder unsorted; we sort, so the order is the
+    video's, not the file system's.)
 
-    A missing folder is returned as-is ([folder]), so `PairCollator.check` reports it instead of losing it.
+    A missing or empty folder is returned as-is ([folder]), so `PairCollator.check` reports it instead of losing it.
     """
     d = Path(frame_dir)
-    if not d.is_dir():
+    frames = sorted(f for f in d.iterdir() if f.suffix.lower() in FRAME_SUFFIXES) if d.is_dir() else []
+    if not frames:
         return [d]
-    frames = sorted(f for f in d.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
-    if len(frames) <= n:
-        return frames
-    return [frames[round(i * (len(frames) - 1) / (n - 1))] for i in range(n)]
+    last = len(frames) - 1
+    return [frames[(i * last) // (n - 1)] for i in range(n)] if n > 1 else frames[:1]
 
 
-def conversation(prompt: str, response: str, n_images: int) -> list[dict]:
-    """The chat messages of one scored response: images first, then the prompt, then the response."""
-    content = [{"type": "image"}] * n_images + [{"type": "text", "text": prompt}]
+def conversation(prompt: str, response: str, n_images: int, n_videos: int = 0) -> list[dict]:
+    """The chat messages of one scored response: images (and videos) first, then the prompt, then the response."""
+    content = [{"type": "image"}] * n_images + [{"type": "video"}] * n_videos + [{"type": "text", "text": prompt}]
     return [{"role": "user", "content": content}, {"role": "assistant", "content": response}]
 
 

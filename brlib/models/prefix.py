@@ -172,6 +172,10 @@ class SharedPrefixCollator(PairCollator):
                 out.append(t)
         return out
 
+    def check(self, pair: Pair) -> str | None:
+        """As the naive collator; a video pair is a counted drop here (the packed row encodes images only)."""
+        return "video with prefix sharing (not supported)" if pair.video else super().check(pair)
+
     def __call__(self, pairs: list[Pair]) -> dict:
         """Training batches: each pair is a group of two, so scores are B chosen then B rejected, as naive."""
         return self.encode_groups([(p.prompt, [p.chosen, p.rejected], p.images) for p in pairs])

@@ -98,7 +98,9 @@ class RewardModel(nn.Module):
         (out / HEAD_CONFIG).write_text(json.dumps(meta, indent=2))
         return out
 
-    def position_ids(self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None):
+    def position_ids(
+        self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None, second_per_grid_ts=None
+    ):
         """Positions that depend only on the real tokens, so left and right padding give the same scores."""
         text_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
         if not hasattr(self.backbone, "get_rope_index"):
@@ -112,6 +114,7 @@ class RewardModel(nn.Module):
             mm_token_type_ids=mm_types,
             image_grid_thw=image_grid_thw,
             video_grid_thw=video_grid_thw,
+            second_per_grid_ts=second_per_grid_ts,  # seconds per temporal patch: the video's time axis
             attention_mask=attention_mask,
         )
         return pos  # (3, B, T)
@@ -130,6 +133,7 @@ class RewardModel(nn.Module):
         image_grid_thw: torch.Tensor | None = None,
         pixel_values_videos: torch.Tensor | None = None,
         video_grid_thw: torch.Tensor | None = None,
+        second_per_grid_ts: torch.Tensor | None = None,
         read_index: torch.Tensor | None = None,
         flat_mask: torch.Tensor | None = None,
         branch_shift: torch.Tensor | None = None,
@@ -148,9 +152,8 @@ class RewardModel(nn.Module):
                 input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw
             )
         else:
-            scores = self._forward_naive(
-                input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw
-            )
+            video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
+            scores = self._forward_naive(input_ids, attention_mask, pixel_values, image_grid_thw, *video)
         if self.length_norm:
             if response_len is None:
                 raise ValueError("this reward model is length-normalised: pass response_len (the collators do)")
@@ -158,7 +161,7 @@ class RewardModel(nn.Module):
         return scores
 
     def _forward_naive(
-        self, input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw
+        self, input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw, sec_per_t
     ):
         vision = {}
         if pixel_values is not None:
@@ -168,7 +171,7 @@ class RewardModel(nn.Module):
         out = self.backbone(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            position_ids=self.position_ids(input_ids, attention_mask, image_grid_thw, video_grid_thw),
+            position_ids=self.position_ids(input_ids, attention_mask, image_grid_thw, video_grid_thw, sec_per_t),
             use_cache=False,
             **vision,
         )

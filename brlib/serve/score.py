@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from brlib.data import PairCollator, open_image
+from brlib.models.prefix import SHAREABLE, SharedPrefixCollator
 from brlib.models.reward_model import HEAD_CONFIG, RewardModel
 
 
@@ -27,8 +28,6 @@ class RewardScorer:
         name: str = "",
         prefix_sharing: bool = True,
     ):
-        from brlib.models.prefix import SharedPrefixCollator
-
         self.model = model.eval()
         self.collator = PairCollator(model.processor, max_length=1 << 30)
         self.shared = SharedPrefixCollator(model.processor, max_length=1 << 30)
@@ -47,9 +46,16 @@ class RewardScorer:
 
     @torch.inference_mode()
     def score_items(self, items: list[tuple]) -> list[float]:
-        """Raw scores of (prompt, response, images) triples, batched so that padded tokens stay under the budget."""
-        items = [(p, r, [open_image(im) for im in imgs]) for p, r, imgs in items]
-        lengths = [self.collator.length(p, r, [im.size for im in imgs]) for p, r, imgs in items]
+        """Raw scores of (prompt, response, images[, video frames]) items, batched so that padded tokens stay under
+        the budget."""
+        items = [
+            (p, r, [open_image(im) for im in imgs], [open_image(f) for f in (v[0] if v else [])])
+            for p, r, imgs, *v in items
+        ]
+        lengths = [
+            self.collator.length(p, r, [im.size for im in imgs], (len(vid), vid[0].size) if vid else None)
+            for p, r, imgs, vid in items
+        ]
         order = sorted(range(len(items)), key=lambda i: lengths[i])
         device = next(self.model.parameters()).device
         out = [0.0] * len(items)
@@ -65,17 +71,21 @@ class RewardScorer:
             start = end
         return out
 
-    def score(self, images: list, prompt: str, responses: list[str]) -> list[float]:
-        """One float per response to `prompt` about `images` (a list, possibly empty).
+    def score(self, images: list, prompt: str, responses: list[str], video: list | None = None) -> list[float]:
+        """One float per response to `prompt` about `images` (a list, possibly empty) and an optional video (a list
+        of frames).
 
         Several responses are scored as one group (the prompt and images encoded once, `score_group`) when the
-        packed row fits the token budget; otherwise each on its own sequence. Both give the same scores.
+        packed row fits the token budget and the attention implementation can take the branch mask; otherwise
+        each on its own sequence. Both give the same scores.
         """
-        if self.prefix_sharing and len(responses) > 1:
+        if video:
+            return self.score_items([(prompt, r, list(images), list(video)) for r in responses])
+        if self.prefix_sharing and len(responses) > 1 and self.model.attn_implementation() in SHAREABLE:
             imgs = [open_image(im) for im in images]
             sizes = [im.size for im in imgs]
             packed = self.collator.length(prompt, "", sizes) + sum(
-                len(self.collator.tokenizer(r).input_ids) + 2 for r in responses
+                self.collator.response_len(r) + 2 for r in responses
             )
             if packed <= self.max_tokens:
                 return self.score_group(imgs, prompt, responses)

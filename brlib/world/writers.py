@@ -60,13 +60,14 @@ def write_chat_pairs(examples: list[Example], path: Path) -> int:
 
 
 def write_mm_rlhf_bench(examples: list[Example], out_dir: Path) -> int:
-    """Write image examples as MM-RLHF-RewardBench: one group (`id`) per prompt, a pair per worse response."""
+    """Write image examples as MM-RLHF-RewardBench: one group (`id`) per prompt, a pair per worse response; the
+    jsonl at the root and the media under `images/<category>/`, as in the Hub repository."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     for i, ex in enumerate(examples):
         rel = f"{BENCH_CATEGORY[ex.family]}/{i:06d}.png"
-        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        ex.image.save(out_dir / rel)
+        (out_dir / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        ex.image.save(out_dir / "images" / rel)
         for bad in ex.responses[1:]:
             lines.append(
                 json.dumps(
