@@ -27,8 +27,8 @@ def score_responses(model, collator: PairCollator, items: list[tuple], batch_siz
 
 def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
     """Scores of the chosen and rejected responses, as two float tensors (N,). Used in: 00_quickstart.ipynb."""
-    items = [(p.prompt, p.chosen, p.images, p.video) for p in pairs]
-    items += [(p.prompt, p.rejected, p.images, p.video) for p in pairs]
+    items = [(p.prompt, p.chosen, p.images, p.video, p.history) for p in pairs]
+    items += [(p.prompt, p.rejected, p.images, p.video, p.history) for p in pairs]
     scores = score_responses(model, collator, items, batch_size)
     return scores[: len(pairs)], scores[len(pairs) :]
 

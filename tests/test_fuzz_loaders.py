@@ -155,7 +155,7 @@ SOURCES = {
     "tulu3_if": (
         "train.jsonl",
         {"prompt": "Q?", "chosen": CHAT("Q?", "Red."), "rejected": CHAT("Q?", "Blue.")},
-        ("prompt",),
+        None,
         ("chosen", 1, "content"),
         None,
     ),

@@ -114,4 +114,4 @@ def test_mixture_cli_prints_the_per_source_report(capsys):
     out = capsys.readouterr().out
     for key in ["rlaif_v", "mmpr_v1_2", "r1_reward", "tulu3_if", "olmo2_mix", "ultrafeedback_hard", "swe_arena"]:
         assert key in out
-    assert "no pair (tie or below gap)" in out  # swe_arena's tie votes are counted, not lost
+    assert "no pair (tie or both-bad vote)" in out  # swe_arena's tie votes are counted, not lost

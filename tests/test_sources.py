@@ -277,7 +277,7 @@ def test_swe_arena_votes(tmp_path):
     _jsonl(tmp_path / "swe.jsonl", [row("leftvote"), row("rightvote"), row("tievote"), row("bothbad_vote")])
     pairs, rep = load_source("swe_arena", str(tmp_path / "swe.jsonl"))
     assert [(p.chosen, p.rejected) for p in pairs] == [("A", "B"), ("B", "A")]
-    assert rep.summary() == "read 4, kept 2, dropped 2 (no pair (tie or below gap): 2)"
+    assert rep.summary() == "read 4, kept 2, dropped 2 (no pair (tie or both-bad vote): 2)"
 
 
 def test_bad_rows_raise_with_file_row_field_or_are_counted_when_lenient(tmp_path):

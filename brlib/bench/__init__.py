@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from brlib.bench.common import BenchRow
@@ -21,6 +21,7 @@ from brlib.bench.multimodal_rewardbench import (
 from brlib.bench.rewardbench import load_rewardbench, metrics_rewardbench
 from brlib.bench.rm_bench import load_rm_bench, metrics_rm_bench
 from brlib.bench.vl_rewardbench import VL_CATEGORIES, load_vl_rewardbench, metrics_vl_rewardbench, vl_category
+from brlib.data.hub import HubLayout, LayoutError, data_dir, locate
 from brlib.data.pair import Pair, SchemaError
 
 __all__ = [
@@ -40,32 +41,80 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A benchmark's hub id, loader, metric and number of responses per row."""
+    """A benchmark's Hub layout (or None for a local build), split, loader, metric and responses per row."""
 
-    hub_id: str
+    hub: HubLayout | None
     loader: object
     metric: object
     n_responses: int = 2
+    split: str = "test"
+    local_hint: str = ""  # how to build a benchmark that is not on the Hub
 
 
+MMRB_BUILD = (
+    "Multimodal RewardBench is built by its own script, not downloaded: clone facebookresearch/multimodal_rewardbench"
+    " into {where}, run scripts/0_download_data.py there (it writes data/all_data.json and data/images/<source>/)"
+)
 BENCHMARKS = {
-    "vl_rewardbench": Benchmark("MMInstruction/VL-RewardBench", load_vl_rewardbench, metrics_vl_rewardbench),
-    "mm_rlhf_rewardbench": Benchmark(
-        "yifanzhang114/MM-RLHF-RewardBench", load_mm_rlhf_rewardbench, metrics_mm_rlhf_rewardbench
+    "vl_rewardbench": Benchmark(
+        HubLayout("MMInstruction/VL-RewardBench", {"test": ("data/test-*.parquet",)}),
+        load_vl_rewardbench,
+        metrics_vl_rewardbench,
     ),
+    "mm_rlhf_rewardbench": Benchmark(  # the jsonl the official scripts read, media in the repo under images/
+        HubLayout(
+            "yifanzhang114/MM-RLHF-RewardBench",
+            {"test": ("mm_reward_bench.jsonl",)},
+            media="snapshot",
+            extra=("images/*",),
+        ),
+        load_mm_rlhf_rewardbench,
+        metrics_mm_rlhf_rewardbench,
+    ),  # fmt: skip
     "multimodal_rewardbench": Benchmark(
-        "facebookresearch/multimodal_rewardbench (GitHub)", load_multimodal_rewardbench, metrics_multimodal_rewardbench
+        None, load_multimodal_rewardbench, metrics_multimodal_rewardbench, local_hint=MMRB_BUILD
     ),
-    "rewardbench": Benchmark("allenai/reward-bench", load_rewardbench, metrics_rewardbench),
-    "rm_bench": Benchmark("THU-KEG/RM-Bench", load_rm_bench, metrics_rm_bench, n_responses=6),
+    "rewardbench": Benchmark(
+        HubLayout("allenai/reward-bench", {s: (f"data/{s}-*.parquet",) for s in ("filtered", "raw")}),
+        load_rewardbench,
+        metrics_rewardbench,
+        split="filtered",
+    ),
+    "rm_bench": Benchmark(
+        HubLayout("THU-KEG/RM-Bench", {"train": ("total_dataset.json",)}),
+        load_rm_bench,
+        metrics_rm_bench,
+        n_responses=6,
+        split="train",
+    ),
 }
 
 
 def load(name: str, path, **opts) -> list[BenchRow]:
-    """Rows of benchmark `name` from its own file format. Used in: 00_quickstart.ipynb."""
+    """Rows of benchmark `name` from its own file format: a local file, or a Hub id resolved through the Hugging
+    Face cache in the repository's real layout (`make data` fetches it). Used in: 00_quickstart.ipynb."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
-    return BENCHMARKS[name].loader(path, **opts)
+    b = BENCHMARKS[name]
+    if Path(path).exists():
+        return b.loader(path, **opts)
+    is_id = "/" in str(path) and not str(path).startswith((".", "/")) and str(path).count("/") == 1
+    if b.hub is None and is_id:  # a benchmark built locally, named by its repository: look in the data folder
+        where = data_dir() / str(path).replace("/", "--")
+        if (where / "data" / "all_data.json").exists():
+            return b.loader(where / "data" / "all_data.json", **opts)
+        raise LayoutError(f"{name}: no {where / 'data' / 'all_data.json'}. " + b.local_hint.format(where=where))
+    if b.hub is None or not is_id:
+        hint = f". {b.local_hint.format(where=data_dir())}" if b.local_hint else ""
+        raise LayoutError(f"{name}: no file at {path}{hint}")
+    layout = b.hub if str(path) == b.hub.repo_id else replace(b.hub, repo_id=str(path))
+    located = locate(layout, b.split)
+    if located.media_root is not None:
+        opts.setdefault("image_root", located.media_root)
+    rows = []
+    for f in located.rows:
+        rows += b.loader(f, **opts)
+    return rows
 
 
 def metrics(name: str, rows: list[BenchRow], scores: list[list[float]], ties: str = "wrong") -> dict:

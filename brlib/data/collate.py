@@ -42,18 +42,21 @@ class PairCollator:
         """User text with special-token strings neutralised (see `escape_special`)."""
         return escape_special(text, self.specials)
 
-    def texts(self, prompt: str, responses: list[str], n_images: int, n_videos: int = 0) -> list[str]:
-        """The chat-template text of each scored sequence; prompt and responses are escaped first."""
+    def texts(self, prompt: str, responses: list[str], n_images: int, n_videos: int = 0, history=()) -> list[str]:
+        """The chat-template text of each scored sequence; prompt, earlier turns and responses are escaped first."""
         tmpl = self.processor.apply_chat_template
         prompt = self.escape(prompt)
-        return [tmpl(conversation(prompt, self.escape(r), n_images, n_videos), tokenize=False) for r in responses]
+        history = [{**m, "content": self.escape(m["content"])} for m in history]
+        return [
+            tmpl(conversation(prompt, self.escape(r), n_images, n_videos, history), tokenize=False) for r in responses
+        ]
 
     def response_len(self, response: str) -> int:
         """Tokens of a response on its own (the `len` of the length-normalised reward)."""
         return len(self.tokenizer(self.escape(response)).input_ids)
 
     def encode(self, items: list[tuple]) -> dict:
-        """Encode (prompt, response, images[, video frames]) items into model inputs plus response lengths.
+        """Encode (prompt, response, images[, video frames[, history]]) items into model inputs plus response lengths.
 
         A video is a list of frames (paths or images), encoded through the processor's video path with the frame
         rate of `VIDEO_FPS` in its metadata, so `second_per_grid_ts` (temporal M-RoPE) is what the official
@@ -61,7 +64,8 @@ class PairCollator:
         texts, images, videos = [], [], []
         for prompt, response, imgs, *rest in items:
             frames = rest[0] if rest else []
-            texts += self.texts(prompt, [response], len(imgs), 1 if frames else 0)
+            history = rest[1] if len(rest) > 1 else ()
+            texts += self.texts(prompt, [response], len(imgs), 1 if frames else 0, history)
             images += [open_image(im) for im in imgs]
             if frames:
                 videos.append([open_image(f) for f in frames])
@@ -84,15 +88,15 @@ class PairCollator:
         return dict(enc)
 
     def __call__(self, pairs: list[Pair]) -> dict:
-        items = [(p.prompt, p.chosen, p.images, p.video) for p in pairs]
-        return self.encode(items + [(p.prompt, p.rejected, p.images, p.video) for p in pairs])
+        items = [(p.prompt, p.chosen, p.images, p.video, p.history) for p in pairs]
+        return self.encode(items + [(p.prompt, p.rejected, p.images, p.video, p.history) for p in pairs])
 
-    def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]], video=None) -> int:
+    def length(self, prompt: str, response: str, image_sizes: list[tuple[int, int]], video=None, history=()) -> int:
         """Tokens of one scored sequence, image and video tokens included, without running the vision processors.
 
         `video` is (number of frames, (width, height)) of one video, or None."""
         n_videos = 1 if video else 0
-        n = len(self.tokenizer(self.texts(prompt, [response], len(image_sizes), n_videos)[0]).input_ids)
+        n = len(self.tokenizer(self.texts(prompt, [response], len(image_sizes), n_videos, history)[0]).input_ids)
         if image_sizes:
             n += self._image_tokens(tuple(image_sizes)) - len(image_sizes)  # each placeholder expands in place
         if video:
@@ -141,7 +145,7 @@ class PairCollator:
         if any(max(w, h) > MAX_ASPECT * min(w, h) for w, h in sizes_all):
             return f"image aspect ratio over {MAX_ASPECT}"
         try:
-            n = max(self.length(pair.prompt, r, sizes, video) for r in (pair.chosen, pair.rejected))
+            n = max(self.length(pair.prompt, r, sizes, video, pair.history) for r in (pair.chosen, pair.rejected))
         except Exception as e:  # a tokenizer or processor refusal is one counted drop, not a failed run
             return f"cannot encode ({e.__class__.__name__})"
         return "over max_length" if n > self.max_length else None

@@ -28,7 +28,7 @@ class SourceSpec:
 
     key: str
     path: str | None = None  # Hub id or local files; None: the source's Hub id
-    split: str | None = None
+    split: str | list | None = None  # a list reads several splits (WildChat-UF)
     count: int | None = None  # an explicit cap; None with no weight: everything
     weight: float | None = None
     options: dict = field(default_factory=dict)

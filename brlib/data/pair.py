@@ -28,6 +28,7 @@ class Pair:
     margin: float | None = None  # score gap where the source has one (UltraFeedback, VLFeedback)
     tie: bool = False
     meta: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)  # earlier turns of a multi-turn conversation, as messages
 
     def to_trl(self) -> dict:
         """TRL's explicit-prompt preference format (`prompt`, `chosen`, `rejected`, `images`)."""
@@ -102,10 +103,23 @@ def video_frames(frame_dir, n: int = VIDEO_FRAMES) -> list:
     return [frames[(i * last) // (n - 1)] for i in range(n)] if n > 1 else frames[:1]
 
 
-def conversation(prompt: str, response: str, n_images: int, n_videos: int = 0) -> list[dict]:
-    """The chat messages of one scored response: images (and videos) first, then the prompt, then the response."""
-    content = [{"type": "image"}] * n_images + [{"type": "video"}] * n_videos + [{"type": "text", "text": prompt}]
-    return [{"role": "user", "content": content}, {"role": "assistant", "content": response}]
+IMAGE_PLACEHOLDER = "<image>"  # InternVL / LLaVA style, as in MMPR questions
+
+
+def conversation(prompt: str, response: str, n_images: int, n_videos: int = 0, history=()) -> list[dict]:
+    """The chat messages of one scored response: earlier turns, then the user turn, then the answer. In the user
+    turn, videos come first; images stand where the prompt's `<image>` placeholders are when it has exactly one per
+    image (MMPR's interleaved questions), else they come first too; then the text."""
+    content = [{"type": "video"}] * n_videos
+    if n_images and prompt.count(IMAGE_PLACEHOLDER) == n_images:
+        for i, piece in enumerate(prompt.split(IMAGE_PLACEHOLDER)):
+            if i:
+                content.append({"type": "image"})
+            if piece.strip():
+                content.append({"type": "text", "text": piece.strip()})
+    else:
+        content += [{"type": "image"}] * n_images + [{"type": "text", "text": prompt}]
+    return [*history, {"role": "user", "content": content}, {"role": "assistant", "content": response}]
 
 
 @dataclass
@@ -116,6 +130,7 @@ class DropReport:
     kept: int = 0  # pairs kept; a source row can give several pairs (UltraFeedback) or none (a tie)
     reasons: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)  # reason -> the first record's location or error message
+    layout: str = ""  # which layout (Hub revision, path convention) the source was read in
 
     def add(self, reason: str, example: str = "") -> None:
         """Count one dropped record under `reason`, keeping the first example of each reason."""
@@ -138,6 +153,7 @@ class DropReport:
             "dropped": self.dropped,
             "reasons": dict(self.reasons),
             "examples": dict(self.examples),
+            "layout": self.layout,
         }
 
 

@@ -278,7 +278,13 @@ def source_data(prepared: dict, keys: list[str]) -> list[dict]:
     import yaml
 
     options = {s["key"]: s.get("options", {}) for s in yaml.safe_load(FINAL_MIXTURE.read_text())["sources"]}
-    return [{"format": k, "path": prepared["sources"].get(k), "source": k, **options.get(k, {})} for k in keys]
+    splits = {s["key"]: s["split"] for s in yaml.safe_load(FINAL_MIXTURE.read_text())["sources"] if s.get("split")}
+    extra = prepared.get("source_options", {})
+    return [
+        {"format": k, "path": prepared["sources"].get(k), "source": k, **options.get(k, {}), **extra.get(k, {})}
+        | ({"split": splits[k]} if k in splits and not prepared["sources"].get(k) else {})
+        for k in keys
+    ]
 
 
 def final_mixture_keys() -> list[str]:

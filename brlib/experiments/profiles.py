@@ -35,7 +35,9 @@ class Profile:
     train_data: list[dict] = field(default_factory=list)
     eval_data: list[dict] = field(default_factory=list)
     bench: dict = field(default_factory=dict)
-    benchmarks: dict = field(default_factory=dict)  # paper profile: local copies of the benchmark files
+    benchmarks: dict = field(default_factory=dict)  # paper profile: Hub ids (or local files) of the benchmarks
+    source_options: dict = field(default_factory=dict)  # per-source options ({data_dir} = $BRLIB_DATA_DIR)
+    swap_backbones: dict = field(default_factory=dict)  # family -> a stand-in checkpoint (CI: tiny Hub-layout ones)
     launch: dict = field(default_factory=dict)  # `accelerate launch` options: each arm then trains in a subprocess
 
     def to_dict(self) -> dict:
@@ -57,10 +59,16 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def load(
-    profile: str = "tiny", smoke: bool | None = None, steps: int | None = None, ablation: bool = False
+    profile: str = "tiny",
+    smoke: bool | None = None,
+    steps: int | None = None,
+    ablation: bool = False,
+    swap_backbones: dict | None = None,
 ) -> Profile:
     """Read configs/<profile>.yaml; `ablation` applies the per-arm budget of notebooks 01-07, then SMOKE its
-    overrides. Used in: 00_quickstart.ipynb."""
+    overrides. `swap_backbones` ({family: Hub id or folder}) replaces the paper's backbones of those families, e.g.
+    by tiny checkpoints in Hub layout so the paper path runs on a CPU (CI does this on the Hub replica).
+    Used in: 00_quickstart.ipynb."""
     path = CONFIG_DIR / f"{profile}.yaml"
     if not path.exists():
         raise ValueError(f"unknown profile {profile!r}: no {path}")
@@ -75,7 +83,7 @@ def load(
     if steps is not None:
         raw["train"]["num_steps"] = int(steps)
     raw["name"] = raw.pop("profile")
-    return Profile(smoke=is_smoke, **raw)
+    return Profile(smoke=is_smoke, swap_backbones=dict(swap_backbones or {}), **raw)
 
 
 def cache_dir() -> Path:
@@ -99,12 +107,18 @@ def _build_once(name: str, spec: dict, build) -> Path:
 def prepare(profile: Profile) -> dict:
     """Model path and data specs for `profile`; in the tiny profile, build the backbone and world if missing."""
     if profile.name != "tiny":
+        from brlib.data.hub import data_dir
+
+        options = {k: {o: str(v).format(data_dir=data_dir()) for o, v in opts.items()}
+                   for k, opts in profile.source_options.items()}  # fmt: skip
+        bb = profile.backbone
         return {
-            "model": profile.backbone["model"],
+            "model": profile.swap_backbones.get(bb.get("family"), bb["model"]),
             "train_data": profile.train_data,
             "eval_data": profile.eval_data,
             "bench": profile.bench,
             "sources": {},
+            "source_options": options,
             "benchmarks": profile.benchmarks,
         }
     from brlib import world
@@ -241,7 +255,7 @@ def backbone(profile: Profile, family: str, size: str) -> str:
     if profile.name != "tiny":
         if (family, size) not in PAPER_BACKBONES:
             raise ValueError(f"no paper backbone for {(family, size)}; known: {sorted(PAPER_BACKBONES)}")
-        return PAPER_BACKBONES[(family, size)]
+        return profile.swap_backbones.get(family, PAPER_BACKBONES[(family, size)])
     from brlib import world
     from brlib.models import backbones
 

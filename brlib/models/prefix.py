@@ -95,11 +95,14 @@ class SharedPrefixCollator(PairCollator):
         G = n_branch.pop()
         tok = self.tokenizer
         rows, images, resp_len = [], [], []
-        for prompt, responses, imgs in groups:
-            texts = self.texts(prompt, responses, len(imgs))
+        for prompt, responses, imgs, *rest in groups:
+            history = rest[0] if rest else ()
+            texts = self.texts(prompt, responses, len(imgs), 0, history)
             raw = [tok(t, add_special_tokens=False).input_ids for t in texts]  # image slots not yet expanded
             cut = min(len(r) for r in raw) - 1  # every branch keeps at least its last token
-            cut = min(cut, len(self._prompt_ids(prompt, len(imgs))))  # structural: share the prompt, not responses
+            cut = min(
+                cut, len(self._prompt_ids(prompt, len(imgs), history))
+            )  # structural: share the prompt, not responses
             for r in raw[1:]:
                 cut = min(cut, common_prefix(raw[0], r))
             pil = [open_image(im) for im in imgs]
@@ -150,9 +153,10 @@ class SharedPrefixCollator(PairCollator):
             out["image_grid_thw"] = torch.cat([e["image_grid_thw"] for e in images])
         return out
 
-    def _prompt_ids(self, prompt: str, n_images: int) -> list[int]:
+    def _prompt_ids(self, prompt: str, n_images: int, history=()) -> list[int]:
         """Token ids of the prompt template up to and including the assistant header (the structural cut)."""
-        msgs = conversation(self.escape(prompt), "", n_images)[:1]
+        history = [{**m, "content": self.escape(m["content"])} for m in history]
+        msgs = conversation(self.escape(prompt), "", n_images, 0, history)[:-1]
         text = self.processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
@@ -178,4 +182,4 @@ class SharedPrefixCollator(PairCollator):
 
     def __call__(self, pairs: list[Pair]) -> dict:
         """Training batches: each pair is a group of two, so scores are B chosen then B rejected, as naive."""
-        return self.encode_groups([(p.prompt, [p.chosen, p.rejected], p.images) for p in pairs])
+        return self.encode_groups([(p.prompt, [p.chosen, p.rejected], p.images, p.history) for p in pairs])

@@ -10,8 +10,9 @@ import json
 import re
 from pathlib import Path
 
+from brlib.data.hub import LayoutError
 from brlib.data.pair import Pair, SchemaError, require, video_frames
-from brlib.data.sources.common import rating, resolve_media, sharegpt_value, strip_image_tag
+from brlib.data.sources.common import decode_image_field, rating, resolve_media, sharegpt_value, strip_image_tag
 
 
 def rlaif_v(row, where, opts):
@@ -114,6 +115,8 @@ def r1_reward(row, where, opts):
                 images.append(resolve_media(part.get("image") or part.get("value"), opts))
             elif part.get("text"):
                 texts.append(part["text"])
+    if row.get("image"):  # the picture itself (encoded); the path inside `message` is the authors' machine's
+        images = [resolve_media(decode_image_field(row["image"], where), opts)]
     found = r1_responses("\n".join(texts))
     answer = row["answer"][0] if isinstance(row["answer"], list) and row["answer"] else row["answer"]
     m = re.search(r"<answer>\s*([12])\s*</answer>", str(answer))
@@ -152,8 +155,14 @@ def omnialign_v_dpo(row, where, opts):
 
 
 def povid(row, where, opts):
-    """POVID: `conversations` (preferred) and `rejected_conversations` share the human turn; COCO image path."""
+    """POVID: `conversations` (preferred) and `rejected_conversations` share the human turn; the image is COCO
+    train2014, which the repository does not ship: `image_root` must name the folder of `COCO_train2014_*.jpg`."""
     require(row, ["image", "conversations", "rejected_conversations"], where)
+    if opts.get("image_root") is None:
+        raise LayoutError(
+            f"{where}: POVID's images are COCO train2014, not shipped with the dataset: pass "
+            "options {image_root: <folder with COCO_train2014_*.jpg>} (e.g. from cocodataset.org train2014.zip)"
+        )
     chosen, rejected = row["conversations"], row["rejected_conversations"]
     if len(chosen) < 2 or len(rejected) < 2:
         raise SchemaError(f"{where}: conversations need a human and a gpt turn")
@@ -169,8 +178,10 @@ def povid(row, where, opts):
 
 
 def vlfeedback(row, where, opts):
-    """VLFeedback: 4 rated completions -> best vs worst by mean aspect rating (skipped below `min_gap`)."""
-    require(row, ["prompt", "completions", "img_path"], where)
+    """VLFeedback: 4 rated completions -> best vs worst by mean aspect rating (skipped below `min_gap`). The jsonl
+    has no image path: the repository's loading script uses merged_images/<id>.jpg from merged_images.zip."""
+    require(row, ["prompt", "completions", "id"], where)
+    img_path = row.get("img_path") or f"merged_images/{row['id']}.jpg"
     rated = []
     for c in row["completions"]:
         scores = [rating(a.get("Rating")) for a in (c.get("annotations") or {}).values() if isinstance(a, dict)]
@@ -188,7 +199,7 @@ def vlfeedback(row, where, opts):
             row["prompt"],
             best,
             worst,
-            [resolve_media(row["img_path"], opts)],
+            [resolve_media(img_path, opts)],
             group_id=str(row.get("id", "")),
             margin=high - low,
         )

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from brlib.data.pair import Pair, SchemaError, require
-from brlib.data.sources.common import NoPair, first_user, last_assistant, rating
+from brlib.data.sources.common import NoPair, chat_turns, rating, split_chat
 
 
 def chat_pairs(row, where, opts):
-    """Skywork / OLMo-2 / Tulu-3 / WildChat-UF: chosen and rejected are chat lists that include the prompt."""
+    """Skywork / OLMo-2 / Tulu-3 / WildChat-UF: chosen and rejected are chat lists that include the prompt.
+
+    A multi-turn conversation keeps its earlier turns (`Pair.history`), so the answer is scored in its context; the
+    prompt is the last user turn. Chosen and rejected must share that context."""
     require(row, ["chosen", "rejected"], where)
-    prompt = row.get("prompt") or first_user(row["chosen"], where)
+    history, prompt, chosen = split_chat(chat_turns(row["chosen"], where, "chosen"), where, "chosen")
+    r_history, r_prompt, rejected = split_chat(chat_turns(row["rejected"], where, "rejected"), where, "rejected")
+    if (r_history, r_prompt) != (history, prompt):
+        raise SchemaError(f"{where}: 'chosen' and 'rejected' differ before their final answers")
     return [
         Pair(
             prompt,
-            last_assistant(row["chosen"], where, "chosen"),
-            last_assistant(row["rejected"], where, "rejected"),
+            chosen,
+            rejected,
             category=row.get("category") or row.get("source") or "",
             group_id=str(row.get("id", "")),
+            history=history,
         )
     ]
 
@@ -61,14 +68,29 @@ def shp(row, where, opts):
     ]
 
 
+# Vote vocabularies used across FastChat / SWE-Arena / BigCodeArena (the dataset's own values are unverified).
+LEFT = frozenset({"leftvote", "vote_model_A", "vote_left", "left"})
+RIGHT = frozenset({"rightvote", "vote_model_B", "vote_right", "right"})
+NO_WINNER = frozenset({"tievote", "bothbad_vote", "vote_tie", "vote_both_bad", "tie", "both_bad"})
+
+
 def swe_arena(row, where, opts):
-    """SWE-Arena: `feedback.vote_type` picks model A or B; ties and both-bad votes give no pair."""
+    """SWE-Arena: `feedback.vote_type` picks model A or B; ties and both-bad votes give no pair.
+
+    Each side's `messages` is a chat list, or FastChat's [role, text] pairs whose role names come from `roles`."""
     require(row, ["feedback", "states", "instruction"], where)
     vote = (row["feedback"] or {}).get("vote_type", "")
-    if vote not in ("leftvote", "rightvote"):
-        return []
-    states = row["states"]
-    a = last_assistant(states["model_A"]["messages"], where, "states.model_A.messages")
-    b = last_assistant(states["model_B"]["messages"], where, "states.model_B.messages")
-    chosen, rejected = (a, b) if vote == "leftvote" else (b, a)
+    if vote in NO_WINNER:
+        raise NoPair("tie or both-bad vote")
+    if vote not in LEFT | RIGHT:
+        raise NoPair(f"unknown vote {vote!r}")
+    answers = []
+    for side in ("model_A", "model_B"):
+        state = row["states"][side]
+        field = f"states.{side}.messages"
+        turns = chat_turns(state["messages"], where, field, state.get("roles"))
+        if turns[-1][0] != "assistant":
+            raise SchemaError(f"{where}: field {field!r} must end with the assistant's answer")
+        answers.append(turns[-1][1])
+    chosen, rejected = answers if vote in LEFT else answers[::-1]
     return [Pair(row["instruction"], chosen, rejected, group_id=str(row.get("chat_session_id", "")))]
