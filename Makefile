@@ -7,7 +7,7 @@ PROFILE ?= tiny
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND ?= agg
 
-.PHONY: reproduce test bench lab demo serve format clean-cache
+.PHONY: reproduce test bench lab demo serve format clean-cache data preflight
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on
 	$(BIN)/python -m pytest -q
 	BRLIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks/
+
+data: $(STAMP)  ## fetch, join, extract and verify every Hub dataset of PROFILE (paper): a GPU worker's one-time step
+	$(BIN)/python -m brlib.prepare configs/$(PROFILE).yaml
+
+preflight: $(STAMP)  ## every source, benchmark and the engine config of PROFILE checked on a few rows; exit 1 on failure
+	$(BIN)/python -m brlib.preflight configs/$(PROFILE).yaml
 
 bench: $(STAMP)  ## speed benchmarks (prefix sharing, group scoring, vs TRL, vs a long-CoT judge); JSON on the last line
 	$(BIN)/python benchmarks/speed.py --out outputs/bench.json

@@ -23,6 +23,25 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     return found
 
 
+def use_replica(home: Path) -> dict:
+    """Build the Hub replica into `home` (once), prepare its datasets offline, and point this process and the
+    notebook kernels at it; returns the tiny stand-ins for the paper's backbones."""
+    import os
+
+    sys.path.insert(0, str(ROOT / "tests" / "hub_replica"))
+    import build
+
+    if not (home / "hub").exists():
+        build.build(home)
+    os.environ.update(HF_HOME=str(home.resolve()), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    os.environ.pop("HF_HUB_CACHE", None)
+    from brlib.prepare import main as prepare
+
+    if prepare([str(ROOT / "configs" / "paper.yaml"), "--offline"]) != 0:
+        raise SystemExit("the Hub replica could not be prepared")
+    return dict(build.TINY_BACKBONES)
+
+
 def main(argv: list[str] | None = None) -> int:
     import papermill as pm
 
@@ -33,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "outputs"), help="folder for the executed copies")
     ap.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     ap.add_argument("--figures", help="OUT_DIR passed to every notebook (default: the notebooks' ../figures)")
+    ap.add_argument(
+        "--replica",
+        help="paper profile on the Hub replica built into this folder (HF_HOME): offline, tiny stand-in backbones",
+    )
     args = ap.parse_args(argv)
 
     todo = notebooks(args.only)
@@ -44,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     params = {"PROFILE": args.profile, "SMOKE": bool(args.smoke)}
     if args.figures:
         params["OUT_DIR"] = str(Path(args.figures).resolve())
+    if args.replica:
+        params["SWAP_BACKBONES"] = use_replica(Path(args.replica))
     failures, times = [], {}
     for nb in todo:
         t0 = time.perf_counter()

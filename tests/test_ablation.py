@@ -121,3 +121,24 @@ def test_text_only_backbone_trains_as_a_reward_model(tmp_path):
     assert len(kept) == 1 and report.reasons == {"images on a text-only model": 1}
     with pytest.raises(ValueError, match="text-only"):
         collator.encode([("Describe.", "a", [img])])
+
+
+def test_vl_categories_beside_the_paper_use_the_paper_split(tmp_path):
+    """#20: the paper's VL General/Hallucination follow the r1_reward split (RLAIF- ids count as general there)."""
+    import json
+
+    from brlib.experiments import ablation
+
+    rows = [
+        {"id": "RLAIF-1", "query": "q", "response": ["a", "b"], "human_ranking": [0, 1]},
+        {"id": "RLHF-2", "query": "q", "response": ["a", "b"], "human_ranking": [0, 1]},
+        {"id": "wildvision_3", "query": "q", "response": ["a", "b"], "human_ranking": [0, 1]},
+        {"id": "mmmu_4", "query": "q", "response": ["a", "b"], "human_ranking": [0, 1]},
+    ]
+    f = tmp_path / "vl.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = {"vl_rewardbench": [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]}
+    out = ablation.metrics_from_scores(scores, {"vl_rewardbench": str(f)})
+    assert out["vl_hallucination_official"] == 100.0 and out["vl_general_official"] == 0.0
+    assert out["vl_general"] == pytest.approx(200 / 3) and "vl_hallucination" not in out  # r1 split: 3 general
+    assert out["vl_overall_acc"] == 75.0

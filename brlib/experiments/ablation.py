@@ -28,6 +28,7 @@ MMRB_COLUMNS = {  # paper column -> Multimodal RewardBench subcategory
     "mmrb_vqa": "vqa",
 }
 MM_COLUMNS = ["vl_overall_acc", "mmrlhf_acc", "mmrlhf_acc_plus", "mmrb_overall"]
+VL_PAPER_SPLIT = "vl_rewardbench@r1_reward_split"
 TEXT_COLUMNS = ["rewardbench", "rm_bench"]
 
 
@@ -47,11 +48,17 @@ def flat_metrics(results: dict[str, dict]) -> dict[str, float]:
     out: dict[str, float] = {}
     pct = lambda x: 100.0 * x  # noqa: E731
     if "vl_rewardbench" in results:
-        m = results["vl_rewardbench"]
+        # The paper's VL per-category numbers follow the r1_reward scripts' category split (PAPER.md A.5); beside its
+        # columns we put ours on that split, and the official split's under *_official. Overall is the same in both.
+        official = results["vl_rewardbench"]
+        m = results.get(VL_PAPER_SPLIT, official)
         out["vl_overall_acc"], out["vl_macro_acc"] = pct(m["overall_acc"]), pct(m["macro_acc"])
+        out["vl_macro_acc_official"] = pct(official["macro_acc"])
         for c in bench.VL_CATEGORIES:
             if c in m["categories"]:
                 out[f"vl_{c}"] = pct(m["categories"][c]["acc"])
+            if c in official["categories"]:
+                out[f"vl_{c}_official"] = pct(official["categories"][c]["acc"])
         out["vl_avg"] = out["vl_macro_acc"]
     if "mm_rlhf_rewardbench" in results:
         m = results["mm_rlhf_rewardbench"]
@@ -90,8 +97,11 @@ def metrics_from_scores(scores: dict[str, list], benchmarks: dict[str, str], tie
     """Paper columns from raw benchmark scores (as from `score_benchmarks`), plus the share of tied rows per
     benchmark (`ties_<name>`). Used in: 06_ensemble.ipynb."""
     results = {n: bench.metrics(n, bench.load(n, benchmarks[n]), s, ties) for n, s in scores.items()}
+    if "vl_rewardbench" in scores:  # the same scores, grouped by the split the paper's tables used
+        rows = bench.load("vl_rewardbench", benchmarks["vl_rewardbench"], split="r1_reward")
+        results[VL_PAPER_SPLIT] = bench.metrics("vl_rewardbench", rows, scores["vl_rewardbench"], ties)
     out = flat_metrics(results)
-    out.update({f"ties_{n}": 100.0 * r["n_tie"] / max(1, len(scores[n])) for n, r in results.items()})
+    out.update({f"ties_{n}": 100.0 * r["n_tie"] / max(1, len(scores[n])) for n, r in results.items() if n in scores})
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -111,6 +112,17 @@ def _markdown(df, floatfmt: str) -> str:
 
 
 def save_json(obj, name: str, out_dir="figures") -> Path:
-    """Write `name`.json atomically (headline metrics, run info)."""
+    """Write `name`.json atomically (headline metrics, run info); NaN and infinities become null (strict JSON)."""
     out = _out_dir(out_dir)
-    return atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
+    text = json.dumps(_finite(obj), indent=2, default=str, allow_nan=False)
+    return atomic_write(out / f"{name}.json", lambda p: p.write_text(text + "\n"))
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

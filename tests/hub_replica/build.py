@@ -220,19 +220,28 @@ def benchmarks(data_dir: Path) -> dict[str, dict]:
     ]
     mmrb_dir = data_dir / "facebookresearch--multimodal_rewardbench" / "data"
     mmrb = []
+    kinds = [  # (source, Category, ID prefix): every sub-category the official rules split out
+        ("nocaps", "open_generation/correctness_task", "nocaps"),
+        ("visitbench", "open_generation/preference_task", "visitbench"),
+        ("mmmu-s", "knowledge", "mmmu"),
+        ("mathvista", "reasoning", "math"),
+        ("EMMA-Coding", "reasoning", "emma-coding"),
+        ("pairs", "safety", "pairs"),
+        ("hatefulmemes", "safety", "hateful"),
+        ("MMBench", "vqa", "mmbench"),
+    ]
     for i, e in enumerate(S.examples(16, 144)):
-        src = ["nocaps", "pairs", "mathvista", "MMBench"][i % 4]
+        src, cat, prefix = kinds[i % len(kinds)]
         (mmrb_dir / "images" / src).mkdir(parents=True, exist_ok=True)
         (mmrb_dir / "images" / src / f"{i}.jpg").write_bytes(png_bytes(e.image))
-        cat = ["open_generation/correctness_task", "safety", "reasoning", "vqa"][i % 4]
         mmrb.append(
             {
-                "ID": f"{src}_{i}",
+                "ID": f"{prefix}_{i}",
                 "Image": f"images/{src}/{i}.jpg",
                 "Text": e.prompt,
-                "Output1": e.responses[0],
-                "Output2": e.responses[1],
-                "Better": "Output1",
+                "Output1": e.responses[i % 2],
+                "Output2": e.responses[1 - i % 2],
+                "Better": "Output1" if i % 2 == 0 else "Output2",
                 "Category": cat,
             }
         )
