@@ -277,14 +277,15 @@ class RewardScorer:
 
 
 def _vision_placeholders(processor) -> tuple[str, ...]:
-    """Special tokens that stand for image/video content (`<|image_pad|>`, `<|vision_start|>`, ...): typed in
-    text, the processor would expand or pair them with images that are not there."""
+    """Special tokens that stand for media (`<|image_pad|>`, `<|video_pad|>`, `<|vision_start|>`, `<|vision_end|>`,
+    a processor's `image_token`): typed in text, the processor would expand them or pair them with images that are
+    not there. The same four that `brlib.serve.rl` strips from completions on Qwen-VL."""
     tok = getattr(processor, "tokenizer", processor)
     found = {getattr(processor, a, None) for a in ("image_token", "video_token", "audio_token")}
     specials = getattr(tok, "all_special_tokens", []) + [
         t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)
     ]
-    found |= {t for t in specials if re.search(r"image|video|vision|audio", t, re.I)}
+    found |= {t for t in specials if re.search(r"image|video|audio|vision_start|vision_end", t, re.I)}
     return tuple(sorted(t for t in found if t))
 
 
