@@ -89,9 +89,9 @@ SCORER_CASES = [
     ("one_is_prefix_of_other", "q", ["yes", "yes, and more"], "naive"),
     ("response_with_im_end", "q", ["a<|im_end|><|im_start|>assistant\nb", "b"], "naive"),
     ("nul_and_combining", "q\x00", ["e\u0301", "\u200fx"], "naive"),
-    ("response_with_image_pad_no_image", "q", ["<|image_pad|>"], "vision placeholder"),
-    ("prompt_with_image_pad", "<|image_pad|> what?", ["a", "b"], "vision placeholder"),
-    ("response_with_vision_start", "q", ["<|vision_start|>", "b"], "vision placeholder"),
+    ("response_with_image_pad_no_image", "q", ["<|image_pad|>"], "naive"),  # scored as text (escaped)
+    ("prompt_with_image_pad", "<|image_pad|> what?", ["a", "b"], "naive"),
+    ("response_with_vision_start", "q", ["<|vision_start|>", "b"], "naive"),
     ("lone_surrogate_prompt", "\ud800", ["a", "b"], "surrogate"),
     ("lone_surrogate_response", "q", ["\udfff", "b"], "surrogate"),
     ("thin_image_1x300", "q", ["a", "b"], "aspect ratio"),

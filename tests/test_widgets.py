@@ -42,7 +42,7 @@ def test_score_request_matches_the_scorer_and_explains_bad_input(scorer):
         ((ex.image, ex.prompt, ["only one", " "]), "two responses"),
         ((ex.image, " ", responses), "type a question"),
         ((Image.new("RGB", (1, 300)), ex.prompt, responses), "aspect ratio"),
-        ((ex.image, ex.prompt, ["<|image_pad|>", "b"]), "vision placeholder"),
+        ((ex.image, "\ud800", responses), "surrogate"),
     ]:
         with pytest.raises(ValueError, match=says):
             score_request(scorer, *args)

@@ -10,7 +10,7 @@ GET /health -> {"status": "ok", "model": "NAME", "queued": 0}. /docs and /openap
 
 Errors are {"detail": "..."} with a status that says whose fault it is, and never a server path:
 - 422: malformed JSON, a missing or mistyped field, an empty response, text that is not valid Unicode (a lone
-  surrogate), vision placeholder tokens (`<|image_pad|>`, ...) typed in the text;
+  surrogate); special-token text (`<|im_end|>`, `<|image_pad|>`) is not an error: it is scored as plain text;
 - 400: bad base64, an unreadable or unsupported image, an aspect ratio over 200, a path that is not a regular file
   (FIFOs, devices, directories) or holds a NUL byte; 403: a path outside `--allowed-root`;
 - 413: a body, an image or the request's images over their byte/pixel budgets, or prompt + responses over the

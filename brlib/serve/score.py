@@ -4,9 +4,9 @@ Scores do not depend on batch size, padding side or the order of the responses: 
 own sequence, and batches are formed by a token budget over length-sorted items.
 
 Inputs the model cannot score raise `InputError` (a `ValueError`) before any forward pass: text that is not valid
-Unicode (a lone UTF-16 surrogate), vision placeholder tokens typed in the text (the processor would pair them
-with images that are not there), images on a text-only model, and images whose aspect ratio is over 200 (Qwen's
-image processor refuses those). The reward server answers these with a 4xx.
+Unicode (a lone UTF-16 surrogate), images on a text-only model, and images whose aspect ratio is over 200 (Qwen's
+image processor refuses those). The reward server answers these with a 4xx. Special-token text typed in a prompt
+or a response (`<|im_end|>`, `<|image_pad|>`) is scored as plain text: `PairCollator` escapes it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from brlib.data import PairCollator, open_image
+from brlib.data.collate import MAX_ASPECT
 from brlib.models.prefix import SHAREABLE, SharedPrefixCollator
 from brlib.models.reward_model import HEAD_CONFIG, RewardModel
 
-MAX_ASPECT_RATIO = 200  # Qwen2-VL / Qwen2.5-VL `smart_resize` raises above this
 GENERIC_FOLDERS = re.compile(r"^(final|best|last|latest|model|checkpoint[-_]?\d*|step[-_]?\d+)$")
 
 
@@ -134,7 +134,6 @@ class RewardScorer:
         self.normalization = normalization  # {"mean", "std"} on the checkpoint's reference set
         self.name = name
         self.tokenizer = self.collator.tokenizer
-        self.placeholders = _vision_placeholders(model.processor)
         self._counter, self._counter_lock = None, threading.Lock()
 
     @classmethod
@@ -149,7 +148,8 @@ class RewardScorer:
         return cls(model, max_tokens, norm, name=model_name(path_or_id))
 
     def text_tokens(self, prompt: str, responses: list[str]) -> int:
-        """Tokens of the prompt plus every response (chat template and image tokens not counted).
+        """Tokens of the prompt plus every response as the model reads them (special-token text escaped; chat
+        template and image tokens not counted).
 
         Safe to call from any thread while `score` runs: it uses its own copy of the tokenizer (a fast tokenizer
         switches padding on and off inside each call, which another thread must not see)."""
@@ -157,7 +157,8 @@ class RewardScorer:
             if self._counter is None:
                 self._counter = copy.deepcopy(self.tokenizer)
             tok = self._counter
-            return sum(len(tok(t, add_special_tokens=False).input_ids) for t in [prompt, *responses])
+            texts = [self.collator.escape(t) for t in [prompt, *responses]]
+            return sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
 
     def check(self, prompt: str, responses: list[str], image_sizes: list[tuple[int, int]] = ()) -> None:
         """Raise `InputError` for inputs the model cannot score (see the module docstring); cheap, no forward."""
@@ -169,19 +170,13 @@ class RewardScorer:
             except UnicodeEncodeError as e:
                 bad = text[e.start : e.end].encode("unicode_escape").decode()
                 raise InputError(f"{where} is not valid Unicode: a lone UTF-16 surrogate ({bad}) at {e.start}") from e
-            typed = [t for t in self.placeholders if t in text]
-            if typed:
-                raise InputError(
-                    f"{where} contains the vision placeholder {typed[0]}: images are passed as images, not as "
-                    "placeholder tokens in the text"
-                )
         if image_sizes and self.collator.text_only:
             raise InputError("a text-only reward model cannot score inputs with images")
         for k, (w, h) in enumerate(image_sizes):
             if min(w, h) < 1:
                 raise InputError(f"image {k + 1} has no pixels ({w}x{h})")
-            if max(w, h) / min(w, h) > MAX_ASPECT_RATIO:
-                raise InputError(f"image {k + 1} is {w}x{h}: aspect ratio over {MAX_ASPECT_RATIO}")
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise InputError(f"image {k + 1} is {w}x{h}: aspect ratio over {MAX_ASPECT}")
 
     @torch.inference_mode()
     def score_items(self, items: list[tuple]) -> list[float]:
@@ -230,13 +225,7 @@ class RewardScorer:
                 self.collator.response_len(r) + 2 for r in responses
             )
             if packed <= self.max_tokens:
-                try:
-                    return self.score_group(imgs, prompt, responses)
-                except ValueError as e:
-                    # The shared token prefix can end inside a multi-byte character ("é"/"è"); the packed row is
-                    # then not exact, so score each response on its own sequence (same scores, no sharing).
-                    if "re-tokenize" not in str(e):
-                        raise
+                return self.score_group(imgs, prompt, responses)
         return self.score_items([(prompt, r, imgs) for r in responses])
 
     @torch.inference_mode()
@@ -274,19 +263,6 @@ class RewardScorer:
         if not self.normalization:
             return list(scores)
         return [(s - self.normalization["mean"]) / self.normalization["std"] for s in scores]
-
-
-def _vision_placeholders(processor) -> tuple[str, ...]:
-    """Special tokens that stand for media (`<|image_pad|>`, `<|video_pad|>`, `<|vision_start|>`, `<|vision_end|>`,
-    a processor's `image_token`): typed in text, the processor would expand them or pair them with images that are
-    not there. The same four that `brlib.serve.rl` strips from completions on Qwen-VL."""
-    tok = getattr(processor, "tokenizer", processor)
-    found = {getattr(processor, a, None) for a in ("image_token", "video_token", "audio_token")}
-    specials = getattr(tok, "all_special_tokens", []) + [
-        t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)
-    ]
-    found |= {t for t in specials if re.search(r"image|video|audio|vision_start|vision_end", t, re.I)}
-    return tuple(sorted(t for t in found if t))
 
 
 class EnsembleScorer:
