@@ -54,3 +54,48 @@ def pairs(world_dir):
     img = load_pairs({"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")})
     txt = load_pairs({"format": "skywork", "path": str(world_dir / "train" / "text.parquet")})
     return img[:6] + txt[:3]
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint():
+    """A tiny model trained well enough that a safety pair is ranked right (cached for the session)."""
+    from brlib.experiments import profiles
+
+    cfg = profiles.load("tiny", smoke=False, steps=150)
+    return profiles.run_arm(cfg, profiles.prepare(cfg), seed=0, progress=False)["final"]
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """Start apps on 127.0.0.1 with `python -m brlib.server`'s uvicorn settings; all stop at the module's end.
+
+    `start(app, limits) -> port`."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from brlib.serve.limits import uvicorn_config
+
+    running = []
+
+    def start(app, limits) -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, limits, log_level="error"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.time() + 30
+        while not server.started:
+            assert time.time() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        return port
+
+    yield start
+    for server, _ in running:
+        server.should_exit = True
+    for _, thread in running:
+        thread.join(timeout=15)

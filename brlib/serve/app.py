@@ -1,29 +1,51 @@
 """The reward server app: POST prompts, responses and images, get scores. Binds to 127.0.0.1 unless told otherwise.
 
-    python -m brlib.server --model PATH [--host 127.0.0.1] [--port 8000] [--allowed-root DIR]
+    python -m brlib.server --model PATH [--host 127.0.0.1] [--port 8000] [--allowed-root DIR] [--docs] ...
 
 Request (POST /score, JSON):
     {"prompt": "What is shown?", "responses": ["A cat.", "A dog."],
-     "images": [{"base64": "<PNG/JPEG bytes, base64>"} | {"path": "relative/or/absolute/under/allowed-root.png"}]}
+     "images": [{"base64": "<PNG/JPEG/WebP/GIF/BMP bytes, base64>"} | {"path": "relative/or/absolute/under/root.png"}]}
 Response: {"scores": [1.3, -0.4], "preference": 0.85, "model": "NAME"}  (preference = sigma(s0 - s1) for 2 responses)
-Errors are 4xx with {"detail": "..."}: malformed JSON or a missing field 422, bad base64 or an unreadable image
-400, an image over the pixel limit or a body over the size limit 413, a path outside the allowed root 403.
-GET /health -> {"status": "ok", "model": "NAME"}.
+GET /health -> {"status": "ok", "model": "NAME", "queued": 0}. /docs and /openapi.json only with --docs.
+
+Errors are {"detail": "..."} with a status that says whose fault it is, and never a server path:
+- 422: malformed JSON, a missing or mistyped field, an empty response, text that is not valid Unicode (a lone
+  surrogate); special-token text (`<|im_end|>`, `<|image_pad|>`) is not an error: it is scored as plain text;
+- 400: bad base64, an unreadable or unsupported image, an aspect ratio over 200, a path that is not a regular file
+  (FIFOs, devices, directories) or holds a NUL byte; 403: a path outside `--allowed-root`;
+- 413: a body, an image or the request's images over their byte/pixel budgets, or prompt + responses over the
+  token budget; 408: a body that does not arrive within `body_timeout`;
+- 503 (with Retry-After): the scoring queue is full; 504: no scores within `timeout` (queue wait + scoring);
+- 500: the model produced a non-finite score (a broken checkpoint), or a bug (see the server log).
+The budgets are `brlib.serve.limits.Limits`; scoring runs on one worker behind a bounded queue
+(`brlib.serve.worker`), so one large request cannot hold the model for long and small ones keep a bounded wait.
 """
 
+from __future__ import annotations
+
 import argparse
-import base64
-import binascii
-import io
+import contextlib
+import dataclasses
 import math
-import threading
 from pathlib import Path
 
-from PIL import Image
 from pydantic import BaseModel, Field
 
-MAX_BODY_BYTES = 20 * 1024 * 1024
-MAX_PIXELS = 4096 * 4096
+from brlib.serve.limits import (
+    HELP,
+    BodyLimit,
+    Limits,
+    RequestError,
+    decode_image,
+    image_bytes,
+    probe_image,
+    uvicorn_config,
+)
+from brlib.serve.score import InputError, sigmoid
+from brlib.serve.worker import QueueFull, ScoringWorker, TimedOut
+
+MAX_BODY_BYTES = Limits.max_body_bytes
+MAX_PIXELS = Limits.max_pixels
 
 
 class ImageIn(BaseModel):
@@ -41,82 +63,111 @@ class ScoreIn(BaseModel):
     images: list[ImageIn] = Field(default_factory=list, max_length=16)
 
 
-def create_app(
-    scorer, allowed_root: str | Path | None = None, max_pixels: int = MAX_PIXELS, max_body_bytes: int = MAX_BODY_BYTES
-):
-    """The FastAPI app around a RewardScorer (or EnsembleScorer). Used in: 00_quickstart.ipynb (README snippet)."""
-    from fastapi import FastAPI, HTTPException, Request
+def create_app(scorer, allowed_root: str | Path | None = None, limits: Limits | None = None, docs: bool = False, **kw):
+    """The FastAPI app around a RewardScorer (or EnsembleScorer); `kw` overrides single `Limits` fields
+    (`max_pixels=...`). Used in: 00_quickstart.ipynb (README snippet)."""
+    from fastapi import FastAPI, HTTPException
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse
 
-    app = FastAPI(title="brlib reward server")
-    lock = threading.Lock()  # one forward at a time: torch intra-op threads already use the cores
+    limits = dataclasses.replace(limits or Limits(), **kw)
     root = Path(allowed_root).resolve() if allowed_root else None
     name = getattr(scorer, "name", "") or "reward-model"
+    worker = ScoringWorker(limits.max_queue, limits.timeout)
+    off = {"docs_url": None, "redoc_url": None, "openapi_url": None}
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and int(size) > max_body_bytes:
-            return JSONResponse({"detail": f"request body over {max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        yield
+        worker.close()
 
-    def load(img: ImageIn) -> Image.Image:
-        if (img.base64 is None) == (img.path is None):
-            raise HTTPException(422, "each image needs exactly one of 'base64' or 'path'")
-        if img.base64 is not None:
-            try:
-                raw = base64.b64decode(img.base64, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise HTTPException(400, f"bad base64 image: {e}") from e
-            source = io.BytesIO(raw)
-        else:
-            if root is None:
-                raise HTTPException(403, "image paths are disabled: start the server with --allowed-root")
-            path = (root / img.path).resolve()
-            if not path.is_relative_to(root):
-                raise HTTPException(403, f"path outside the allowed root: {img.path}")
-            source = path
+    app = FastAPI(title="brlib reward server", lifespan=lifespan, **({} if docs else off))
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout)
+    app.state.worker, app.state.limits = worker, limits
+
+    @app.exception_handler(RequestError)
+    async def refused(_, e: RequestError):
+        return JSONResponse({"detail": e.detail}, status_code=e.status)
+
+    def prepare(req: ScoreIn) -> list:
+        """Every check that needs no forward pass, cheapest first; returns the probed (not decoded) images."""
+        if any(not r.strip() for r in req.responses):
+            raise RequestError(422, "empty response")
+        chars = len(req.prompt) + sum(len(r) for r in req.responses)
+        if chars > limits.max_chars:
+            raise RequestError(413, f"prompt + responses hold {chars} characters, over {limits.max_chars}")
         try:
-            im = Image.open(source)
-            if im.size[0] * im.size[1] > max_pixels:  # checked before decoding the pixels
-                raise HTTPException(413, f"image of {im.size[0]}x{im.size[1]} pixels is over {max_pixels}")
-            im.load()
-            return im.convert("RGB")
-        except HTTPException:
-            raise
-        except Exception as e:  # PIL raises several types for missing and corrupt files
-            raise HTTPException(400, f"unreadable image: {e.__class__.__name__}: {e}") from e
+            scorer.check(req.prompt, req.responses)
+        except InputError as e:
+            raise RequestError(422, str(e)) from e
+        tokens = scorer.text_tokens(req.prompt, req.responses)
+        if tokens > limits.max_tokens:
+            raise RequestError(413, f"prompt + responses are {tokens} tokens, over the budget of {limits.max_tokens}")
+        images, total_bytes, total_pixels = [], 0, 0
+        for k, img in enumerate(req.images, start=1):
+            raw = image_bytes(img, root, limits.max_body_bytes - total_bytes)
+            total_bytes += len(raw)
+            im = probe_image(raw, k, limits)
+            total_pixels += im.size[0] * im.size[1]
+            if total_pixels > limits.max_total_pixels:
+                raise RequestError(413, f"the images hold over {limits.max_total_pixels} pixels in total")
+            images.append(im)
+        try:
+            scorer.check(req.prompt, req.responses, [im.size for im in images])
+        except InputError as e:
+            raise RequestError(400, str(e)) from e
+        return images
+
+    def run(images: list, prompt: str, responses: list[str]) -> list[float]:
+        """On the worker: decode the images (one request's pixels in memory at a time), then score."""
+        pil = [decode_image(im, k) for k, im in enumerate(images, start=1)]
+        try:
+            return scorer.score(pil, prompt, responses)
+        except InputError as e:
+            raise RequestError(422, str(e)) from e
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": name}
+        return {"status": "ok", "model": name, "queued": worker.waiting}
 
     @app.post("/score")
-    def score(req: ScoreIn):
-        images = [load(i) for i in req.images]
-        if any(not r.strip() for r in req.responses):
-            raise HTTPException(422, "empty response")
-        with lock:
-            scores = scorer.score(images, req.prompt, req.responses)
+    async def score(req: ScoreIn):
+        images = await run_in_threadpool(prepare, req)
+        try:
+            scores = await worker.run(run, images, req.prompt, list(req.responses))
+        except QueueFull as e:
+            raise HTTPException(503, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+        except TimedOut as e:
+            raise HTTPException(504, str(e)) from None
+        bad = [s for s in scores if not math.isfinite(s)]
+        if bad:
+            raise HTTPException(500, f"the model produced a non-finite score ({bad[0]}): the checkpoint is broken")
         out = {"scores": scores, "model": name}
         if len(scores) == 2:
-            out["preference"] = 1.0 / (1.0 + math.exp(scores[1] - scores[0]))
+            out["preference"] = sigmoid(scores[0] - scores[1])
         return out
 
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m brlib.server`: load a checkpoint and serve it with the limits of the flags."""
     import uvicorn
 
     from brlib.serve.score import RewardScorer
 
+    d = Limits()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="checkpoint directory or Hub id")
     ap.add_argument("--host", default="127.0.0.1", help="interface to bind; 127.0.0.1 by default")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--allowed-root", default=None, help="image paths are served only from under this folder")
-    ap.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    ap.add_argument("--docs", action="store_true", help="serve /docs and /openapi.json (off by default)")
+    for f in dataclasses.fields(Limits):
+        flag = "--" + f.name.replace("_", "-")
+        help_ = f"{HELP[f.name]} (default {f.default})"
+        ap.add_argument(flag, type=type(getattr(d, f.name)), default=getattr(d, f.name), help=help_)
     args = ap.parse_args(argv)
-    app = create_app(RewardScorer.from_pretrained(args.model), args.allowed_root, args.max_pixels)
-    uvicorn.run(app, host=args.host, port=args.port)
+    limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    app = create_app(RewardScorer.from_pretrained(args.model), args.allowed_root, limits, docs=args.docs)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port, limits)).run()

@@ -2,19 +2,115 @@
 
 Scores do not depend on batch size, padding side or the order of the responses: each response is scored on its
 own sequence, and batches are formed by a token budget over length-sorted items.
+
+Inputs the model cannot score raise `InputError` (a `ValueError`) before any forward pass: text that is not valid
+Unicode (a lone UTF-16 surrogate), images on a text-only model, and images whose aspect ratio is over 200 (Qwen's
+image processor refuses those). The reward server answers these with a 4xx. Special-token text typed in a prompt
+or a response (`<|im_end|>`, `<|image_pad|>`) is scored as plain text: `PairCollator` escapes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
+import os
+import re
+import tempfile
+import threading
 from pathlib import Path
 
 import torch
 
 from brlib.data import PairCollator, open_image
+from brlib.data.collate import MAX_ASPECT
 from brlib.models.prefix import SHAREABLE, SharedPrefixCollator
 from brlib.models.reward_model import HEAD_CONFIG, RewardModel
+
+GENERIC_FOLDERS = re.compile(r"^(final|best|last|latest|model|checkpoint[-_]?\d*|step[-_]?\d+)$")
+
+
+class InputError(ValueError):
+    """A request the model cannot score as given (bad text or image); the server answers it with a 4xx."""
+
+
+def sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) without overflow for any finite x (NaN stays NaN). Used in: 09_demo.ipynb."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)  # x < 0: no overflow, and no 1 - tiny cancellation
+    return z / (1.0 + z)
+
+
+def model_name(path_or_id: str | Path) -> str:
+    """How a model is shown to users: a Hub id as is, a local checkpoint by its folder name, never an absolute
+    path; a generic folder name (`final`, `checkpoint-500`) keeps its parent folder. Used in: 09_demo.ipynb."""
+    p = Path(str(path_or_id))
+    if not p.exists():
+        return str(path_or_id)  # a Hub id such as "org/model"
+    p = p.resolve()
+    if GENERIC_FOLDERS.match(p.name) and p.parent.name:
+        return f"{p.parent.name}/{p.name}"
+    return p.name
+
+
+def read_reward_config(path: str | Path) -> dict | None:
+    """The checkpoint's `reward_config.json` (None for a plain VLM), checked: valid JSON, a valid `score_norm`.
+
+    Errors name the file, so a broken checkpoint fails at load time with a clear message."""
+    meta_file = Path(path) / HEAD_CONFIG
+    if not meta_file.exists():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{meta_file} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_file} must hold a JSON object, got {type(meta).__name__}")
+    norm = meta.get("score_norm")
+    if norm is not None:
+        check_normalization(norm, where=str(meta_file))
+    return meta
+
+
+def check_normalization(norm: dict, where: str = "score_norm") -> None:
+    """A score normalisation needs a finite mean and a finite std > 0 (else every normalised score is inf/NaN)."""
+    if not isinstance(norm, dict):
+        raise ValueError(f"{where}: score_norm must be an object with mean and std, got {norm!r}")
+    mean, std = norm.get("mean"), norm.get("std")
+    ok = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
+    if not ok(mean) or not ok(std) or std <= 0:
+        raise ValueError(f"{where}: score_norm needs a finite mean and a std > 0, got mean={mean!r} std={std!r}")
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    """Write JSON to a temp file in the same folder, then rename it over `path`: a crash leaves the old file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """Hide transformers' "Loading weights" bar (it lands on the demo page and in server logs)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 class RewardScorer:
@@ -28,6 +124,8 @@ class RewardScorer:
         name: str = "",
         prefix_sharing: bool = True,
     ):
+        if normalization:
+            check_normalization(normalization)
         self.model = model.eval()
         self.collator = PairCollator(model.processor, max_length=1 << 30)
         self.shared = SharedPrefixCollator(model.processor, max_length=1 << 30)
@@ -35,14 +133,50 @@ class RewardScorer:
         self.max_tokens = max_tokens
         self.normalization = normalization  # {"mean", "std"} on the checkpoint's reference set
         self.name = name
+        self.tokenizer = self.collator.tokenizer
+        self._counter, self._counter_lock = None, threading.Lock()
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, max_tokens: int = 16384, **kwargs) -> RewardScorer:
-        """Load a brlib checkpoint (or a VLM with a fresh head); picks up its stored score normalisation."""
-        model = RewardModel.from_pretrained(path_or_id, **kwargs)
-        meta_file = Path(path_or_id) / HEAD_CONFIG
-        norm = json.loads(meta_file.read_text()).get("score_norm") if meta_file.exists() else None
-        return cls(model, max_tokens, norm, name=Path(str(path_or_id)).name)
+        """Load a brlib checkpoint (or a VLM with a fresh head); picks up its stored score normalisation.
+
+        A `reward_config.json` that is not JSON, or whose `score_norm` has std 0, is an error naming the file."""
+        meta = read_reward_config(path_or_id)  # before the weights: a broken config fails fast and by name
+        with _no_progress_bars():
+            model = RewardModel.from_pretrained(path_or_id, **kwargs)
+        norm = meta.get("score_norm") if meta else None
+        return cls(model, max_tokens, norm, name=model_name(path_or_id))
+
+    def text_tokens(self, prompt: str, responses: list[str]) -> int:
+        """Tokens of the prompt plus every response as the model reads them (special-token text escaped; chat
+        template and image tokens not counted).
+
+        Safe to call from any thread while `score` runs: it uses its own copy of the tokenizer (a fast tokenizer
+        switches padding on and off inside each call, which another thread must not see)."""
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = copy.deepcopy(self.tokenizer)
+            tok = self._counter
+            texts = [self.collator.escape(t) for t in [prompt, *responses]]
+            return sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
+
+    def check(self, prompt: str, responses: list[str], image_sizes: list[tuple[int, int]] = ()) -> None:
+        """Raise `InputError` for inputs the model cannot score (see the module docstring); cheap, no forward."""
+        for where, text in [("prompt", prompt)] + [(f"response {i + 1}", r) for i, r in enumerate(responses)]:
+            if not isinstance(text, str):
+                raise InputError(f"{where} must be a string, got {type(text).__name__}")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                bad = text[e.start : e.end].encode("unicode_escape").decode()
+                raise InputError(f"{where} is not valid Unicode: a lone UTF-16 surrogate ({bad}) at {e.start}") from e
+        if image_sizes and self.collator.text_only:
+            raise InputError("a text-only reward model cannot score inputs with images")
+        for k, (w, h) in enumerate(image_sizes):
+            if min(w, h) < 1:
+                raise InputError(f"image {k + 1} has no pixels ({w}x{h})")
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise InputError(f"image {k + 1} is {w}x{h}: aspect ratio over {MAX_ASPECT}")
 
     @torch.inference_mode()
     def score_items(self, items: list[tuple]) -> list[float]:
@@ -52,6 +186,8 @@ class RewardScorer:
             (p, r, [open_image(im) for im in imgs], [open_image(f) for f in (v[0] if v else [])])
             for p, r, imgs, *v in items
         ]
+        for p, r, imgs, vid in items:
+            self.check(p, [r], [im.size for im in imgs] + [f.size for f in vid[:1]])
         lengths = [
             self.collator.length(p, r, [im.size for im in imgs], (len(vid), vid[0].size) if vid else None)
             for p, r, imgs, vid in items
@@ -79,17 +215,18 @@ class RewardScorer:
         packed row fits the token budget and the attention implementation can take the branch mask; otherwise
         each on its own sequence. Both give the same scores.
         """
+        imgs = [open_image(im) for im in images]
+        self.check(prompt, list(responses), [im.size for im in imgs])
         if video:
-            return self.score_items([(prompt, r, list(images), list(video)) for r in responses])
+            return self.score_items([(prompt, r, imgs, list(video)) for r in responses])
         if self.prefix_sharing and len(responses) > 1 and self.model.attn_implementation() in SHAREABLE:
-            imgs = [open_image(im) for im in images]
             sizes = [im.size for im in imgs]
             packed = self.collator.length(prompt, "", sizes) + sum(
                 self.collator.response_len(r) + 2 for r in responses
             )
             if packed <= self.max_tokens:
                 return self.score_group(imgs, prompt, responses)
-        return self.score_items([(prompt, r, list(images)) for r in responses])
+        return self.score_items([(prompt, r, imgs) for r in responses])
 
     @torch.inference_mode()
     def score_group(self, images: list, prompt: str, responses: list[str]) -> list[float]:
@@ -102,22 +239,23 @@ class RewardScorer:
         return self.model(**batch).float().cpu().tolist()
 
     def compare(self, images: list, prompt: str, a: str, b: str) -> float:
-        """Preference probability sigma(r_a - r_b) that `a` is the better response."""
+        """Preference probability sigma(r_a - r_b) that `a` is the better response (stable for any score gap)."""
         ra, rb = self.score(images, prompt, [a, b])
-        return 1.0 / (1.0 + math.exp(rb - ra))
+        return sigmoid(ra - rb)
 
     def calibrate(self, items: list[tuple], save_to: str | Path | None = None) -> dict:
-        """Mean and std of the scores on a fixed reference set; stored in the checkpoint's config if `save_to`."""
+        """Mean and std of the scores on a fixed reference set; stored in the checkpoint's config if `save_to`
+        (written atomically: a crash leaves the previous `reward_config.json` intact)."""
         scores = torch.tensor(self.score_items(items))
-        self.normalization = {
-            "mean": float(scores.mean()),
-            "std": float(scores.std().clamp_min(1e-6)),
-            "n": len(items),
-        }
+        if not torch.isfinite(scores).all():
+            raise ValueError(f"calibration scores are not all finite ({int((~torch.isfinite(scores)).sum())} bad)")
+        norm = {"mean": float(scores.mean()), "std": float(scores.std().clamp_min(1e-6)), "n": len(items)}
+        check_normalization(norm, where="calibration")
+        self.normalization = norm
         if save_to is not None:
             meta_file = Path(save_to) / HEAD_CONFIG
-            meta = json.loads(meta_file.read_text())
-            meta_file.write_text(json.dumps({**meta, "score_norm": self.normalization}, indent=2))
+            meta = read_reward_config(save_to) or {}
+            _write_json_atomic(meta_file, {**meta, "score_norm": self.normalization})
         return self.normalization
 
     def normalized(self, scores: list[float]) -> list[float]:
@@ -128,28 +266,53 @@ class RewardScorer:
 
 
 class EnsembleScorer:
-    """The average of several scorers' normalised scores, with a per-member breakdown."""
+    """The weighted average of several scorers' scores, z-normalised on each member's reference set (or raw, as
+    the paper's final ensemble, with `normalize=False`), with a per-member breakdown."""
 
-    def __init__(self, members: list[RewardScorer], weights: list[float] | None = None):
+    def __init__(self, members: list[RewardScorer], weights: list[float] | None = None, normalize: bool = True):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
         missing = [m.name for m in members if not m.normalization]
-        if missing:
+        if normalize and missing:
             raise ValueError(f"members without a score normalisation (run calibrate first): {missing}")
+        weights = list(weights) if weights is not None else [1.0 / len(members)] * len(members)
+        if len(weights) != len(members):
+            raise ValueError(f"{len(weights)} weights for {len(members)} members")
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or not math.isclose(sum(weights), 1.0, abs_tol=1e-6):
+            raise ValueError(f"weights must be finite, >= 0 and sum to 1, got {weights}")
         self.members = members
-        self.weights = weights or [1.0 / len(members)] * len(members)
+        self.weights = weights
+        self.normalize = normalize
+        self.name = "+".join(m.name for m in members)
 
     @classmethod
-    def from_pretrained(cls, paths: list[str | Path], **kwargs) -> EnsembleScorer:
-        return cls([RewardScorer.from_pretrained(p, **kwargs) for p in paths])
+    def from_pretrained(cls, paths: list[str | Path], weights=None, normalize: bool = True, **kwargs):
+        """One `RewardScorer.from_pretrained` per path (each calibrated, unless `normalize=False`)."""
+        return cls([RewardScorer.from_pretrained(p, **kwargs) for p in paths], weights, normalize)
+
+    def text_tokens(self, prompt: str, responses: list[str]) -> int:
+        """The largest member's token count (members may use different tokenizers)."""
+        return max(m.text_tokens(prompt, responses) for m in self.members)
+
+    def check(self, prompt: str, responses: list[str], image_sizes: list[tuple[int, int]] = ()) -> None:
+        """`RewardScorer.check` for every member."""
+        for m in self.members:
+            m.check(prompt, responses, image_sizes)
 
     def score_with_breakdown(self, images: list, prompt: str, responses: list[str]) -> dict:
-        """{"scores": ensemble scores, "members": {name: normalised scores}}."""
-        per = {f"{i}:{m.name}": m.normalized(m.score(images, prompt, responses)) for i, m in enumerate(self.members)}
+        """{"scores": ensemble scores, "members": {name: (normalised) scores}}."""
+        per = {}
+        for i, m in enumerate(self.members):
+            raw = m.score(images, prompt, responses)
+            per[f"{i}:{m.name}"] = m.normalized(raw) if self.normalize else raw
         total = [sum(w * s[j] for w, s in zip(self.weights, per.values())) for j in range(len(responses))]
         return {"scores": total, "members": per}
 
     def score(self, images: list, prompt: str, responses: list[str]) -> list[float]:
+        """Ensemble scores, one per response."""
         return self.score_with_breakdown(images, prompt, responses)["scores"]
 
     def compare(self, images: list, prompt: str, a: str, b: str) -> float:
+        """Preference probability that `a` is better, from the ensemble scores (stable for any gap)."""
         ra, rb = self.score(images, prompt, [a, b])
-        return 1.0 / (1.0 + math.exp(rb - ra))
+        return sigmoid(ra - rb)

@@ -1,39 +1,100 @@
-"""The interactive scoring demo: pure functions the tests call, and thin ipywidgets wrappers around them."""
+"""The interactive scoring demo: pure functions the tests call, and thin ipywidgets wrappers around them.
+
+The chart is a PNG in a `widgets.Image` (rendered with matplotlib's `Figure`, no pyplot backend involved), so it
+shows the same in JupyterLab and in Voila; errors are messages in the widget, never tracebacks on the page.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import html
 import io
-import math
+import random
 
 from PIL import Image
 
+from brlib.serve.score import sigmoid
 
-def read_upload(content: bytes) -> Image.Image:
-    """Decode uploaded image bytes; a clear ValueError for anything that is not an image. Used in: 09_demo.ipynb."""
+MAX_PIXELS = 4096 * 4096  # the reward server's per-image limit (brlib.serve.limits.Limits.max_pixels)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Keep loading and training chatter (progress bars, prints, warnings) off the demo page; errors still raise.
+    Used in: 09_demo.ipynb."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    bars = [
+        (hf_logging.is_progress_bar_enabled, hf_logging.disable_progress_bar, hf_logging.enable_progress_bar),
+        (datasets.is_progress_bar_enabled, datasets.disable_progress_bars, datasets.enable_progress_bars),
+    ]
+    was_on = [is_on() for is_on, _, _ in bars]
+    for _, off, _ in bars:
+        off()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for on_before, (_, _, on) in zip(was_on, bars):
+            if on_before:
+                on()
+
+
+def read_upload(content: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode uploaded image bytes; a clear ValueError for anything that is not an image or has too many pixels
+    (checked from the header, before decoding). Used in: 09_demo.ipynb."""
     try:
         im = Image.open(io.BytesIO(bytes(content)))
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"the uploaded image has too many pixels (over {max_pixels})") from e
+    except Exception as e:  # PIL raises several types for corrupt input
+        raise ValueError(f"the uploaded file is not a readable image ({e.__class__.__name__})") from e
+    if im.size[0] * im.size[1] > max_pixels:
+        raise ValueError(f"the uploaded image has {im.size[0]}x{im.size[1]} pixels, over the limit of {max_pixels}")
+    try:
         im.load()
         return im.convert("RGB")
-    except Exception as e:  # PIL raises several types for corrupt input
+    except Exception as e:
         raise ValueError(f"the uploaded file is not a readable image ({e.__class__.__name__})") from e
 
 
-def score_request(scorer, image: Image.Image | None, prompt: str, responses: list[str]) -> dict:
-    """Scores, pairwise preference probabilities and (for an ensemble) per-member scores. Used in: 09_demo.ipynb."""
+def swap_example(seed: int = 0):
+    """One question, two answers and two pictures that differ only where the answers do: with the first picture
+    the first answer is right, with the second the second. A model that reads the image flips its winner when the
+    picture is swapped. Used in: 09_demo.ipynb."""
+    from brlib.world import Example
+    from brlib.world.scenes import Obj, draw_scene
+
+    pictures = [
+        draw_scene([Obj("circle", colour, 4), Obj("square", "green", 0)], random.Random(seed))
+        for colour in ("red", "blue")
+    ]
+    prompt = "What color is the circle at the center?"
+    responses = ["It is red.", "It is blue."]
+    meta = {"pictures": pictures, "captions": ["a red circle", "a blue circle"], "right": [0, 1]}
+    return Example("perception", prompt, responses, pictures[0], meta)
+
+
+def score_request(scorer, image: Image.Image | None, prompt: str, responses: list[str], max_pixels: int = MAX_PIXELS):
+    """Scores, the winner, pairwise preference probabilities and (for an ensemble) per-member scores; a
+    ValueError with a message for the page on bad input. Used in: 09_demo.ipynb."""
     responses = [r.strip() for r in responses if r.strip()]
-    if len(responses) < 2:
-        raise ValueError("type at least two responses")
     if not prompt.strip():
         raise ValueError("type a question")
+    if len(responses) < 2:
+        raise ValueError("type at least two responses")
+    if image is not None and image.size[0] * image.size[1] > max_pixels:
+        raise ValueError(f"the image has {image.size[0]}x{image.size[1]} pixels, over the limit of {max_pixels}")
     images = [image] if image is not None else []
-    if hasattr(scorer, "score_with_breakdown"):
+    if hasattr(scorer, "score_with_breakdown"):  # an InputError (bad text, aspect ratio) is a ValueError too
         out = scorer.score_with_breakdown(images, prompt, responses)
         scores, members = out["scores"], out["members"]
     else:
         scores, members = scorer.score(images, prompt, responses), {}
     best = max(range(len(scores)), key=lambda i: scores[i])
     prefs = {
-        f"{i + 1} over {j + 1}": 1.0 / (1.0 + math.exp(scores[j] - scores[i]))
+        f"{i + 1} over {j + 1}": sigmoid(scores[i] - scores[j])
         for i in range(len(scores))
         for j in range(i + 1, len(scores))
     }
@@ -41,53 +102,97 @@ def score_request(scorer, image: Image.Image | None, prompt: str, responses: lis
 
 
 def plot_result(result: dict, ax=None):
-    """Bar chart of each response's reward (and each ensemble member's normalised score)."""
-    import matplotlib.pyplot as plt
+    """Bar chart of each response's reward, labelled with its value (and each ensemble member's normalised score).
 
+    Rewards are defined up to an offset, so when the offset dwarfs the differences (5.761 against 5.779) the axis
+    is zoomed onto the scores, and says so, instead of drawing two equal-looking bars from zero."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 2.8))
-    n = len(result["scores"])
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(6, 2.8)).subplots()
+    scores = result["scores"]
+    n = len(scores)
     width = 0.8 / (1 + len(result["members"]))
     xs = range(n)
-    ax.bar([x - 0.4 + width / 2 for x in xs], result["scores"], width, label="reward")
+    colours = ["#2a7" if i == result["best"] else "#889" for i in xs]
+    bars = ax.bar([x - 0.4 + width / 2 for x in xs], scores, width, label="reward", color=colours)
+    ax.bar_label(bars, labels=[f"{s:.4f}" for s in scores], fontsize=8, padding=2)
     for k, (name, s) in enumerate(result["members"].items(), start=1):
         ax.bar([x - 0.4 + width / 2 + k * width for x in xs], s, width, label=name)
     ax.set_xticks(list(xs), [f"response {i + 1}" for i in xs])
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_ylabel("score")
-    ax.legend(fontsize=8)
+    lo, hi = min(scores), max(scores)
+    spread = hi - lo
+    if not result["members"] and (lo > 0 or hi < 0) and spread < 0.2 * max(abs(lo), abs(hi)):
+        pad = max(spread, 1e-3 * max(abs(lo), abs(hi)), 1e-6)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_ylabel("reward (zoomed)")
+    else:
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.margins(y=0.15)  # room for the value labels
+        ax.set_ylabel("reward")
+    if result["members"]:
+        ax.legend(fontsize=8)
     return ax
 
 
-def build_demo(scorer, examples: list):
-    """The widget: pick a tiny-world image or upload one, type a question and responses, press Score."""
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
+def chart_png(result: dict) -> bytes:
+    """The bar chart as PNG bytes: shows in any front end (a `widgets.Image`, `IPython.display.Image`), whatever
+    the matplotlib backend (Voila runs with agg, where displaying a figure prints `<Figure size ...>`)."""
+    from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(6, 2.8), dpi=100)
+    plot_result(result, fig.subplots())
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _png(img: Image.Image, side: int = 168) -> bytes:
+    buf = io.BytesIO()
+    img.resize((side, side), Image.NEAREST).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _error(message: str) -> str:
+    return f"<span class='demo-error' style='color:#b00'>{html.escape(message)}</span>"
+
+
+def build_demo(scorer, examples: list, first=None):
+    """The widget: the model's name, a picture (the swap example `first`, a tiny-world image or an upload) with a
+    Swap button when the example has two pictures, a question and responses, Score; results and a bar chart."""
+    import ipywidgets as w
+
+    first = first if first is not None else swap_example()
+    examples = [first, *examples]
+    name = html.escape(getattr(scorer, "name", "") or "reward model")
+    header = w.HTML(f"<div class='demo-model'>Model: <b>{name}</b></div>")
     choices = [("(none: text only)", -1)] + [(f"{i}: {e.family} — {e.prompt[:40]}", i) for i, e in enumerate(examples)]
-    pick = w.Dropdown(options=choices, value=0 if examples else -1, description="image")
+    pick = w.Dropdown(options=choices, value=0, description="image")
     upload = w.FileUpload(accept="image/*", multiple=False, description="upload")
+    swap = w.Button(description="Swap picture", icon="exchange", tooltip="show the other picture and score again")
     preview = w.Image(format="png", width=168, height=168)
+    caption = w.HTML()
     prompt = w.Text(description="question", layout=w.Layout(width="95%"))
     boxes = [w.Textarea(description=f"response {i + 1}", layout=w.Layout(width="95%"), rows=2) for i in range(3)]
     button = w.Button(description="Score", button_style="primary")
     status = w.HTML()
     result_box = w.HTML()
-    plot = w.Output()
-    state = {"image": None}
+    chart = w.Image(format="png", layout=w.Layout(display="none", max_width="620px"))
+    chart.add_class("demo-chart")
+    state = {"image": None, "example": None, "picture": 0, "runs": 0}
 
-    def show(img):
+    def show(img, text=""):
         state["image"] = img
-        if img is None:
-            preview.value = b""
-            return
-        buf = io.BytesIO()
-        img.resize((168, 168), Image.NEAREST).save(buf, format="PNG")
-        preview.value = buf.getvalue()
+        preview.value = _png(img) if img is not None else b""
+        caption.value = f"<div class='demo-picture'>{html.escape(text)}</div>"
 
     def on_pick(change=None):
         ex = examples[pick.value] if pick.value >= 0 else None
-        show(ex.image if ex is not None else None)
+        state["example"], state["picture"] = ex, 0
+        pictures = ex.meta.get("pictures") if ex is not None else None
+        swap.disabled = not pictures
+        show(ex.image if ex is not None else None, _caption(ex, 0))
         if ex is not None:
             prompt.value = ex.prompt
             for box, text in zip(boxes, ex.responses[:2] + [""]):
@@ -98,16 +203,28 @@ def build_demo(scorer, examples: list):
         if not files:
             return
         try:
-            show(read_upload(files[0]["content"]))
+            show(read_upload(files[0]["content"]), f"uploaded: {files[0].get('name', '')}")
+            state["example"], swap.disabled = None, True
             status.value = ""
         except ValueError as e:
-            status.value = f"<span class='demo-error' style='color:#b00'>{e}</span>"
+            status.value = _error(str(e))
 
-    def on_score(_):
+    def on_swap(_):
+        ex = state["example"]
+        if ex is None or not ex.meta.get("pictures"):
+            return
+        state["picture"] = 1 - state["picture"]
+        show(ex.meta["pictures"][state["picture"]], _caption(ex, state["picture"]))
+        on_score()
+
+    def on_score(_=None):
         try:
             res = score_request(scorer, state["image"], prompt.value, [b.value for b in boxes])
         except ValueError as e:
-            status.value = f"<span class='demo-error' style='color:#b00'>{e}</span>"
+            status.value = _error(str(e))
+            return
+        except Exception as e:  # a bug or a broken model: a message on the page, the traceback in the log
+            status.value = _error(f"scoring failed: {e.__class__.__name__}: {e}")
             return
         status.value = ""
         rows = "".join(
@@ -116,18 +233,28 @@ def build_demo(scorer, examples: list):
             for i, s in enumerate(res["scores"])
         )
         prefs = "".join(f"<li>P({k}) = {v:.3f}</li>" for k, v in res["preference"].items())
-        result_box.value = f"<ul class='demo-scores'>{rows}</ul><ul>{prefs}</ul>"
-        plot.clear_output(wait=True)
-        with plot:
-            from IPython.display import display
-
-            fig, ax = plt.subplots(figsize=(6, 2.8))
-            plot_result(res, ax)
-            display(fig)  # works under any backend (Voila pages run with agg)
-            plt.close(fig)
+        won = html.escape(res["responses"][res["best"]])
+        winner = f"<p class='demo-winner'>Winner: response {res['best'] + 1} — “{won}”</p>"
+        state["runs"] += 1  # lets a reader (the browser test) tell a new result from an identical old one
+        chart.value = chart_png(res)  # before the scores: widget messages arrive in order
+        chart._dom_classes = ("demo-chart", f"demo-chart-run-{state['runs']}")
+        chart.layout.display = None
+        result_box.value = (
+            f"<div class='demo-result' data-run='{state['runs']}'>{winner}"
+            f"<ul class='demo-scores'>{rows}</ul><ul>{prefs}</ul></div>"
+        )
 
     pick.observe(on_pick, names="value")
     upload.observe(on_upload, names="value")
+    swap.on_click(on_swap)
     button.on_click(on_score)
     on_pick()
-    return w.VBox([w.HBox([w.VBox([pick, upload]), preview]), prompt, *boxes, button, status, result_box, plot])
+    picture = w.HBox([w.VBox([pick, upload, swap]), w.VBox([preview, caption])])
+    return w.VBox([header, picture, prompt, *boxes, button, status, result_box, chart])
+
+
+def _caption(ex, k: int) -> str:
+    if ex is None:
+        return ""
+    captions = ex.meta.get("captions")
+    return f"picture {k + 1} of 2: {captions[k]}" if captions else ex.family
