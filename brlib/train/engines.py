@@ -102,12 +102,7 @@ def full_state(acc, model, optimizer) -> tuple[dict, dict]:
 def load_full_state(acc, model, optimizer, weights: dict, optim: dict) -> None:
     """Load `full_state`'s output (read from disk on every rank) into a prepared model and optimizer."""
     if is_deepspeed(acc):
-        # Measured on DeepSpeed's CPU accelerator (0.19.8): weights load, but the Adam state set through its
-        # fragment API gives a different next update, so refuse rather than resume silently wrong.
-        raise NotImplementedError(
-            "resuming into a DeepSpeed engine is not supported yet: resume this checkpoint (same format from every "
-            "engine) with configs/accelerate/fsdp.yaml, DDP or one process, or start a new output_dir"
-        )
+        return _deepspeed_load(acc, model, optimizer, weights, optim)
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
         set_model_state_dict,
@@ -141,6 +136,56 @@ def _deepspeed_full_state(acc, model, optimizer) -> tuple[dict, dict]:
     groups = [{k: v for k, v in g.items() if k != "params"} for g in _unwrap_optimizer(optimizer).param_groups]
     groups = [{**groups[0], "params": names}] if groups else []
     return (weights, {"state": state, "param_groups": groups}) if acc.is_main_process else ({}, {})
+
+
+def _deepspeed_load(acc, model, optimizer, weights: dict, optim: dict) -> None:
+    import deepspeed
+    from deepspeed.utils import safe_set_full_fp32_param, safe_set_full_optimizer_state
+
+    zero = getattr(optimizer, "optimizer", optimizer)  # DeepSpeed's ZeRO optimizer inside accelerate's wrapper
+    basic = _unwrap_optimizer(optimizer)
+    # Adam creates its state at the first step, and the setters below need it now: the flat fp32 partitions
+    # (ZeRO-3 hands them to Adam only for the duration of a step, so take them from the ZeRO optimizer).
+    flats = getattr(zero, "fp32_partitioned_groups_flat", None) or getattr(zero, "single_partition_of_fp32_groups", [])
+    for flat in flats:
+        if not basic.state[flat]:
+            zeros = torch.zeros_like(flat)
+            basic.state[flat].update(step=torch.tensor(0.0), exp_avg=zeros, exp_avg_sq=zeros.clone())
+    if hasattr(zero, "_lazy_init_hp_params_optimizer_state"):
+        zero._lazy_init_hp_params_optimizer_state()  # ZeRO-1/2: per-parameter views of the state just created
+    for name, p in acc.unwrap_model(model).named_parameters():
+        # The compute copy first: under ZeRO-3 gathered, written on rank 0, and re-partitioned.
+        with deepspeed.zero.GatheredParameters([p], modifier_rank=0):
+            if acc.is_main_process or not hasattr(p, "ds_id"):
+                p.data.copy_(weights[name].to(p.dtype))
+        if not p.requires_grad:
+            continue
+        entries = {None: weights[name], **{k: v for k, v in optim["state"].get(name, {}).items() if k != "step"}}
+        for key, value in entries.items():
+            if hasattr(p, "ds_id"):
+                _zero3_set(zero, p, value.to(acc.device), key)
+            elif key is None:
+                safe_set_full_fp32_param(p, value.to(acc.device))
+            else:
+                safe_set_full_optimizer_state(p, value.to(acc.device), key)
+    step = next((e["step"] for e in optim["state"].values() if "step" in e), None)
+    for s in basic.state.values():
+        if step is not None:
+            s["step"] = step.clone() if torch.is_tensor(s["step"]) else float(step)
+    # The learning rate of the next step lives in the param groups (the scheduler writes it only when it steps).
+    saved = {k: v for k, v in optim["param_groups"][0].items() if k != "params"} if optim["param_groups"] else {}
+    for group in basic.param_groups:
+        group.update({k: v for k, v in saved.items() if k in group})
+
+
+def _zero3_set(zero, param, value: torch.Tensor, key: str | None) -> None:
+    """This rank's slice of a full fp32 tensor into its ZeRO-3 partition (master weight, or Adam state `key`).
+    DeepSpeed's own setter (0.19.8) reads past the end for the padded last partition of a small parameter."""
+    part, _ = zero._get_fp32_opt_state_partition(param, release_swap_buffers=False, optim_state_key=key)
+    start = part.numel() * zero._get_param_partition_rank(param)
+    chunk = value.flatten()[start : start + part.numel()]
+    part.data.zero_()
+    part.data[: chunk.numel()].copy_(chunk)
 
 
 def launch_env(config_file: str | Path, num_processes: int | None = None) -> tuple[dict, object]:
