@@ -72,7 +72,8 @@ def test_bf16_checkpoint_trains_fp32_master_weights_that_all_move(backbone_dir, 
     bf16 = RewardModel.from_pretrained(backbone_dir, dtype=torch.bfloat16)
     bf16.save_pretrained(tmp_path / "bf16_model")
     out = tmp_path / "run"
-    train(_cfg(tmp_path / "bf16_model", world_dir, out, num_steps=1, lr=3e-6, warmup_ratio=0.0, precision="bf16"), progress=False)
+    cfg = _cfg(tmp_path / "bf16_model", world_dir, out, num_steps=1, lr=3e-6, warmup_ratio=0.0, precision="bf16")
+    train(cfg, progress=False)
     before = load_file(str(tmp_path / "bf16_model" / "model.safetensors"))
     after = load_file(str(out / "checkpoints" / "step_1" / "model.safetensors"))
     assert all(v.dtype == torch.float32 for v in after.values())  # the optimizer kept fp32 masters
@@ -202,7 +203,7 @@ def test_a_reward_model_missing_its_head_or_a_weight_is_an_error_naming_the_file
     weights = load_file(str(tmp_path / "holed" / "model.safetensors"))
     del weights["language_model.layers.0.mlp.up_proj.weight"]
     save_file(weights, str(tmp_path / "holed" / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(ValueError, match=r"lacks or mismatches 1 weights: \[.language_model.layers.0.mlp.up_proj.weight.\]"):
+    with pytest.raises(ValueError, match=r"lacks or mismatches 1 weights: \[.language_model.layers.0.mlp.up_proj"):
         RewardModel.from_pretrained(tmp_path / "holed")
     rm.save_pretrained(tmp_path / "short_head")
     head = load_file(str(tmp_path / "short_head" / "reward_head.safetensors"))

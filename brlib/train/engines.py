@@ -66,6 +66,17 @@ def configure_deepspeed(acc, micro: int, grad_accum: int, max_grad_norm: float) 
     ds["gradient_clipping"] = max_grad_norm
 
 
+def check_modalities(acc, homogeneous: bool, pairs: list) -> None:
+    """Raise for DeepSpeed on several processes with micro-batches that mix image and text pairs: ZeRO reduces
+    gradients in the order they become ready, which differs between a rank with images and one without (measured
+    on ZeRO-2: a wrong gradient at the first step where one rank's slice was text-only)."""
+    if is_deepspeed(acc) and acc.num_processes > 1 and not homogeneous and len({bool(p.images) for p in pairs}) > 1:
+        raise ValueError(
+            "DeepSpeed with image and text pairs in one micro-batch gives wrong gradients across ranks: "
+            "set homogeneous_batches: true (every micro-batch all-image or all-text)"
+        )
+
+
 def check_trainable_fp32(model: torch.nn.Module) -> None:
     """Raise unless every trainable parameter is fp32: AdamW on bf16 weights loses updates below half an ulp
     (at lr 3e-6 only a few percent of a 7B's weights would move at all)."""
@@ -231,6 +242,8 @@ def check(config_file: str | Path, cfg, model: torch.nn.Module | None = None) ->
         out.append(
             ("deepspeed", found, "deepspeed importable" if found else 'deepspeed missing: pip install ".[gpu]"')
         )
+        ok = cfg.homogeneous_batches or procs == 1
+        out.append(("homogeneous_batches", ok, "needed under DeepSpeed when the data mixes image and text pairs"))
         ds_accum = env.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "auto")
         ok = ds_accum in ("auto", str(cfg.grad_accum))
         out.append(

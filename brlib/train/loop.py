@@ -143,6 +143,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
         model.head.requires_grad_(True)  # the head is always trained in full and saved with the adapter
     model.vision_in_every_batch = cfg.vision_in_every_batch and not cfg.freeze_vision
     engines.check_trainable_fp32(model)
+    engines.check_modalities(acc, cfg.homogeneous_batches, train_pairs)
     engines.configure_deepspeed(acc, micro, cfg.grad_accum, cfg.max_grad_norm)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
