@@ -264,3 +264,59 @@ def test_static_checks_catch_what_would_fail_at_launch(rm, tmp_path):
         assert ds["deepspeed"]
     except ImportError:
         assert not ds["deepspeed"]
+
+
+def _seven_b(family: str):
+    """A Qwen-VL 7B-shaped RewardModel on the meta device (no weights, no download): its classes and dtypes."""
+    import transformers
+
+    from brlib.models.head import RewardHead
+    from brlib.models.reward_model import RewardModel
+
+    text = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28)
+    text.update(num_key_value_heads=4, vocab_size=152064)
+    vision = dict(depth=32, embed_dim=1280, hidden_size=1280, num_heads=16, out_hidden_size=3584)
+    if family == "qwen2_5_vl":
+        cfg = transformers.Qwen2_5_VLConfig(text_config=text, vision_config={**vision, "intermediate_size": 3420})
+    else:
+        cfg = transformers.Qwen2VLConfig(text_config=text, vision_config={**vision, "hidden_size": 3584})
+    with torch.device("meta"):
+        return RewardModel(transformers.AutoModel.from_config(cfg, dtype=torch.float32), RewardHead(3584))
+
+
+@pytest.mark.parametrize("recipe", ["basereward_qwen25vl_7b", "basereward_qwen2vl_7b"])
+def test_every_shipped_accelerate_config_is_valid_for_the_7b_recipes(recipe):
+    from brlib.train.engines import check
+
+    cfg = TrainConfig.from_yaml(ROOT / "configs" / "paper" / f"{recipe}.yaml")
+    model = _seven_b("qwen2_5_vl" if "25" in recipe else "qwen2_vl")
+    assert 7.5e9 < sum(p.numel() for p in model.parameters()) < 9.5e9
+    for path in CONFIGS:
+        procs = 64 if "multinode" in path.name else 8
+        cfg.grad_accum = 128 // (2 * procs)  # 2 pairs per GPU, as the README's table runs it
+        results = {name: (ok, msg) for name, ok, msg in check(path, cfg, model)}
+        failed = {k: v for k, v in results.items() if not v[0] and k != "deepspeed"}  # CI has no deepspeed
+        assert not failed, (path.name, failed)
+        assert results["batch"][1].startswith("128 pairs = 2 per process")
+
+
+def test_benchmark_scoring_after_training_uses_the_gpu_bf16_and_a_token_budget(rm, tmp_path, monkeypatch):
+    from brlib.experiments import ablation, profiles
+    from brlib.models.reward_model import RewardModel
+
+    seen = {}
+    monkeypatch.setattr(
+        profiles, "run_arm", lambda *a, **k: {"final": tmp_path / "final", "history": [], "config_hash": "x"}
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        RewardModel, "from_pretrained", classmethod(lambda cls, p, dtype=None: seen.update(dtype=dtype) or rm)
+    )
+    monkeypatch.setattr(RewardModel, "to", lambda self, device: seen.update(device=device) or self)
+    monkeypatch.setattr(
+        ablation, "score_benchmarks", lambda m, b, n, max_tokens=None: seen.update(max_tokens=max_tokens) or {}
+    )
+    monkeypatch.setattr(ablation, "metrics_from_scores", lambda s, b: {})
+    (tmp_path / "final").mkdir()
+    ablation.arm(None, {"benchmarks": {"rewardbench": "unused"}}, 0)
+    assert seen == {"dtype": torch.bfloat16, "device": "cuda", "max_tokens": ablation.BENCH_MAX_TOKENS}
