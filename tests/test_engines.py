@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from brlib.train import TrainConfig, train
-from brlib.train.checkpoint import ConfigMismatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,6 +165,8 @@ def test_checkpoints_are_fsynced_and_only_the_newest_k_kept(backbone_dir, world_
 
 
 def test_resume_under_a_different_config_is_an_error_unless_allowed(backbone_dir, world_dir, tmp_path):
+    from brlib.train.checkpoint import ConfigMismatchError
+
     out = tmp_path / "r"
     train(_cfg(backbone_dir, world_dir, out, num_steps=4), progress=False, stop_at=2)
     with pytest.raises(ConfigMismatchError, match=r"different: lr\)"):
