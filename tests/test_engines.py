@@ -2,6 +2,7 @@
 clipping and the logged norm, safetensors/JSON-only checkpoints (no pickle), retention, config hash, torn metrics,
 strict reward-model loading and the static engine checks."""
 
+import copy
 import json
 import os
 import pickle
@@ -92,6 +93,9 @@ def test_accumulation_syncs_only_on_the_last_micro_batch(backbone_dir, world_dir
         return backward(self, loss, **kw)
 
     monkeypatch.setattr(Accelerator, "backward", spy)
+    # What `accelerate launch` sets from a DeepSpeed config's `gradient_accumulation_steps: auto`: accelerate's
+    # own int() of it crashed the Accelerator; the TrainConfig is the one source of the accumulation.
+    monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "auto")
     train(_cfg(backbone_dir, world_dir, tmp_path / "r", num_steps=2, grad_accum=4), progress=False)
     # DeepSpeed steps its optimizer on every backward with sync_gradients set: one update per 4 micro-batches.
     assert seen == [False, False, False, True] * 2
@@ -247,13 +251,9 @@ def test_static_checks_catch_what_would_fail_at_launch(rm, tmp_path):
         "fsdp_version: 2\n", "fsdp_version: 2\n  fsdp_transformer_layer_cls_to_wrap: Qwen2VLDecoderLayer\n"
     )
     (tmp_path / "bad.yaml").write_text(both)
-    results = {
-        n: (ok, m)
-        for n, ok, m in check(
-            tmp_path / "bad.yaml", TrainConfig(model="m", output_dir="o", batch_size=100), rm.to(torch.bfloat16)
-        )
-    }
-    rm.float()
+    bf16 = copy.deepcopy(rm).to(torch.bfloat16)  # not the shared fixture: a round trip through bf16 is lossy
+    cfg = TrainConfig(model="m", output_dir="o", batch_size=100)
+    results = {n: (ok, m) for n, ok, m in check(tmp_path / "bad.yaml", cfg, bf16)}
     assert not results["wrap_classes"][0] and "Qwen2VLDecoderLayer" in results["wrap_classes"][1]
     assert not results["batch"][0]  # 100 pairs over 8 processes
     assert not results["fp32_trainable"][0]
