@@ -8,21 +8,52 @@ from typing import Callable
 import torch
 
 from brlib import bench
-from brlib.data import Pair, PairCollator
+from brlib.data import Pair, PairCollator, open_image
 
 
-@torch.inference_mode()
-def score_responses(model, collator: PairCollator, items: list[tuple], batch_size: int = 32) -> torch.Tensor:
-    """Scores (N,) of (prompt, response, images[, video]) items, each on its own. Used in: 00_quickstart.ipynb."""
+def token_batches(lengths: list[int], max_tokens: int | None, batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of at most `batch_size` sequences and `max_tokens` padded tokens (longest x
+    count), similar lengths together; a sequence longer than the budget gets a batch of its own."""
+    if not max_tokens:
+        return [list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)]
+    out, cur, longest = [], [], 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if cur and (len(cur) == batch_size or max(longest, lengths[i]) * (len(cur) + 1) > max_tokens):
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, lengths[i])
+    return out + [cur] if cur else out
+
+
+def item_lengths(collator: PairCollator, items: list[tuple]) -> list[int]:
+    """Tokens of each (prompt, response, images[, video[, history]]) item, image and video tokens included."""
+    out = []
+    for p, r, imgs, *rest in items:
+        frames = rest[0] if rest else []
+        video = (len(frames), open_image(frames[0]).size) if frames else None
+        out.append(
+            collator.length(p, r, [open_image(im).size for im in imgs], video, rest[1] if len(rest) > 1 else ())
+        )
+    return out
+
+
+@torch.no_grad()  # not inference_mode: ZeRO-3 and FSDP gather parameters into tensors that must stay usable
+def score_responses(
+    model, collator: PairCollator, items: list[tuple], batch_size: int = 32, max_tokens: int | None = None
+) -> torch.Tensor:
+    """Scores (N,) of (prompt, response, images[, video[, history]]) items, each scored on its own, on the model's
+    device; with `max_tokens`, batches also hold at most that many padded tokens. Used in: 00_quickstart.ipynb."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(items), batch_size):
-        batch = {k: v.to(device) for k, v in collator.encode(items[i : i + batch_size]).items()}
-        out.append(model(**batch).float().cpu())  # (b,)
+    lengths = item_lengths(collator, items) if max_tokens else [0] * len(items)
+    out = torch.empty(len(items))
+    for idx in token_batches(lengths, max_tokens, batch_size):
+        batch = {k: v.to(device) for k, v in collator.encode([items[i] for i in idx]).items()}
+        out[idx] = model(**batch).float().cpu()  # (b,)
     model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    return out
 
 
 def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
@@ -59,9 +90,13 @@ Scorer = Callable[[str, list[str], list], list[float]]  # (prompt, responses, im
 
 
 def benchmark_scores(
-    model_or_scorer, rows: list[bench.BenchRow], collator: PairCollator | None = None, batch_size: int = 32
+    model_or_scorer,
+    rows: list[bench.BenchRow],
+    collator: PairCollator | None = None,
+    batch_size: int = 32,
+    max_tokens: int | None = None,
 ) -> list[list[float]]:
-    """Per-row response scores from a RewardModel (batched) or any scorer callable.
+    """Per-row response scores from a RewardModel (batched, `max_tokens` per batch) or any scorer callable.
 
     Video rows (MM-RLHF-RewardBench) are scored with their frames through the video path, never as text: a scorer
     callable is then called with `video=frames` and must accept it."""
@@ -75,7 +110,7 @@ def benchmark_scores(
     model = model_or_scorer
     collator = collator or PairCollator(model.processor, max_length=1 << 30)
     items = [(r.prompt, resp, r.images, r.video) for r in rows for resp in r.responses]
-    flat = score_responses(model, collator, items, batch_size).tolist()
+    flat = score_responses(model, collator, items, batch_size, max_tokens).tolist()
     out, k = [], 0
     for r in rows:
         out.append(flat[k : k + len(r.responses)])

@@ -36,8 +36,8 @@ def test_resume_is_exact(backbone_dir, world_dir, tmp_path):
     part = train(_cfg(backbone_dir, world_dir, tmp_path / "b"), progress=False, stop_at=2)
     assert part["stopped_at"] == 2 and (tmp_path / "b" / "checkpoints" / "step_2").exists()
     resumed = train(_cfg(backbone_dir, world_dir, tmp_path / "b"), progress=False)
-    a = load_file(str(tmp_path / "a" / "checkpoints" / "step_4" / "state.safetensors"))
-    b = load_file(str(tmp_path / "b" / "checkpoints" / "step_4" / "state.safetensors"))
+    a = load_file(str(tmp_path / "a" / "checkpoints" / "step_4" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "checkpoints" / "step_4" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
     assert strip(full["history"]) == strip(resumed["history"])

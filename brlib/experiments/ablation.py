@@ -27,6 +27,7 @@ MMRB_COLUMNS = {  # paper column -> Multimodal RewardBench subcategory
     "mmrb_safety_bias": "safety/bias",
     "mmrb_vqa": "vqa",
 }
+BENCH_MAX_TOKENS = 32768  # padded tokens per scoring batch on a GPU
 MM_COLUMNS = ["vl_overall_acc", "mmrlhf_acc", "mmrlhf_acc_plus", "mmrb_overall"]
 VL_PAPER_SPLIT = "vl_rewardbench@r1_reward_split"
 TEXT_COLUMNS = ["rewardbench", "rm_bench"]
@@ -84,12 +85,15 @@ def flat_metrics(results: dict[str, dict]) -> dict[str, float]:
     return out
 
 
-def score_benchmarks(model_or_scorer, benchmarks: dict[str, str], names: list[str] | None = None) -> dict:
-    """Raw per-row scores on each benchmark: {name: [[score per response] per row]}. Used in: 06_ensemble.ipynb."""
+def score_benchmarks(
+    model_or_scorer, benchmarks: dict[str, str], names: list[str] | None = None, max_tokens: int | None = None
+) -> dict:
+    """Raw per-row scores on each benchmark: {name: [[score per response] per row]}, batches of at most 64
+    sequences and `max_tokens` padded tokens. Used in: 06_ensemble.ipynb."""
     out = {}
     for name in names or list(benchmarks):
         rows = bench.load(name, benchmarks[name])
-        out[name] = evaluate.benchmark_scores(model_or_scorer, rows, batch_size=64)
+        out[name] = evaluate.benchmark_scores(model_or_scorer, rows, batch_size=64, max_tokens=max_tokens)
     return out
 
 
@@ -120,8 +124,14 @@ def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, prog
     if path.exists():
         scores = json.loads(path.read_text())
     else:
-        model = RewardModel.from_pretrained(run["final"])
-        scores = score_benchmarks(model, benchmarks, names)
+        import torch
+
+        # On a GPU worker: the accelerator, bf16, and a token budget per batch (a 7B on 64 long sequences
+        # with 12-MP images would run out of memory; on the CPU it would take days).
+        gpu = torch.cuda.is_available()
+        model = RewardModel.from_pretrained(run["final"], dtype=torch.bfloat16 if gpu else None)
+        model = model.to("cuda") if gpu else model
+        scores = score_benchmarks(model, benchmarks, names, max_tokens=BENCH_MAX_TOKENS if gpu else None)
         tmp = path.with_suffix(".partial")
         tmp.write_text(json.dumps(scores))
         tmp.rename(path)

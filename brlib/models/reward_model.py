@@ -35,6 +35,11 @@ class RewardModel(nn.Module):
         self.vision_in_every_batch = False
         self.length_norm = False  # reward = r / log(len + 1): the length-normalisation arm of Figure 1
 
+    @property
+    def _no_split_modules(self) -> list[str]:
+        """The backbone's block classes: FSDP wraps each as its own unit, whichever Qwen-VL family it is."""
+        return list(getattr(self.backbone, "_no_split_modules", None) or [])
+
     @classmethod
     def from_pretrained(
         cls,
@@ -43,29 +48,52 @@ class RewardModel(nn.Module):
         dtype: torch.dtype | str | None = None,
         trust_remote_code: bool = False,
         seed: int = 0,
+        processor_kwargs: dict | None = None,
         **kwargs,
     ) -> RewardModel:
         """Load a backbone checkpoint (Hub id or local dir) and its reward head if the checkpoint has one.
 
         A plain VLM checkpoint gets a fresh head built from `head_config`, initialised from `seed`.
+        `processor_kwargs` reach the processor (e.g. `min_pixels` / `max_pixels`, which then travel with a saved
+        checkpoint). A reward-model
+        checkpoint (it has `reward_config.json`) must hold its head and every backbone weight: anything missing is
+        an error naming the file, never a random initialisation.
         """
         transformers = _quiet_transformers()
         if "brlib_flex" in str(kwargs.get("attn_implementation")):
             from brlib.models.prefix import register_flex
 
             register_flex()
-        backbone = transformers.AutoModel.from_pretrained(
-            str(path_or_id), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
-        )
-        processor = transformers.AutoProcessor.from_pretrained(str(path_or_id), trust_remote_code=trust_remote_code)
         local = Path(path_or_id)
-        head_file = local / HEAD_WEIGHTS
+        head_file, head_meta = local / HEAD_WEIGHTS, local / HEAD_CONFIG
+        if head_file.exists() != head_meta.exists():
+            missing, present = (head_file, head_meta) if head_meta.exists() else (head_meta, head_file)
+            raise FileNotFoundError(f"{missing} is missing: {present.name} says {local} is a trained reward model")
+        backbone, info = transformers.AutoModel.from_pretrained(
+            str(path_or_id),
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+            output_loading_info=True,
+            **kwargs,
+        )
+        # The load report is silenced (the dropped lm_head is expected), so read it: a weight the checkpoint lacks
+        # would otherwise stay randomly initialised.
+        missing = sorted(info["missing_keys"]) + sorted(k for k, *_ in info.get("mismatched_keys", ()))
+        if missing:
+            raise ValueError(f"{path_or_id}: the checkpoint lacks or mismatches {len(missing)} weights: {missing[:5]}")
+        processor = transformers.AutoProcessor.from_pretrained(
+            str(path_or_id), trust_remote_code=trust_remote_code, **(processor_kwargs or {})
+        )
         if head_file.exists():
-            saved = json.loads((local / HEAD_CONFIG).read_text())
+            saved = json.loads(head_meta.read_text())
             if head_config is not None and head_config.to_dict() != saved["head"]:
                 raise ValueError(f"{local} holds a head {saved['head']}, not the requested {head_config.to_dict()}")
             head = RewardHead(_hidden_size(backbone), HeadConfig(**saved["head"]))
-            head.load_state_dict(load_file(str(head_file)))
+            try:
+                head.load_state_dict(load_file(str(head_file)))
+            except RuntimeError as e:
+                raise ValueError(f"{head_file} does not match the head in {head_meta}: {e}") from e
         else:
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
@@ -168,6 +196,7 @@ class RewardModel(nn.Module):
             vision.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
         if pixel_values_videos is not None:
             vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
+        anchor = self._vision_anchor(input_ids) if self.vision_in_every_batch and not vision else None
         out = self.backbone(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -180,9 +209,7 @@ class RewardModel(nn.Module):
         last = T - 1 - attention_mask.flip(-1).long().argmax(-1)  # (B,) index of the last real token
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, d)
         scores = self.head(pooled).float()  # (B,)
-        if self.vision_in_every_batch and not vision and self.training:
-            scores = scores + self._vision_anchor(hidden)
-        return scores
+        return scores if anchor is None else scores + anchor
 
     def _forward_shared(self, input_ids, mask4d, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw):
         from brlib.models.prefix import attention_for
@@ -196,26 +223,29 @@ class RewardModel(nn.Module):
             else None
         )
         mask = attention_for(mask4d.to(input_ids.device), self.attn_implementation(), dtype or self.head_dtype())
+        anchor = self._vision_anchor(input_ids) if self.vision_in_every_batch and not vision else None
         out = self.backbone(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=False, **vision)
         hidden = out.last_hidden_state  # (B, T, d)
         rows = torch.arange(hidden.shape[0], device=hidden.device).unsqueeze(1).expand_as(read_index)
         pooled = hidden[rows, read_index]  # (B, G, d)
         scores = self.head(pooled).float().T.reshape(-1)  # (G * B,) branch-major
-        if self.vision_in_every_batch and not vision and self.training:
-            scores = scores + self._vision_anchor(hidden)
-        return scores
+        return scores if anchor is None else scores + anchor
 
     def head_dtype(self) -> torch.dtype:
         """The dtype the model computes in (its head's weights)."""
         return next(self.head.parameters()).dtype
 
     def _vision_anchor(self, like: torch.Tensor) -> torch.Tensor:
-        """0 x the vision tower's output on a one-token dummy image: same graph on every rank, scores unchanged."""
+        """0 x the vision tower's output on a one-token dummy image: same graph on every rank, scores unchanged.
+
+        It runs before the language model, as real images do, so that FSDP and ZeRO-3 gather the blocks in the same
+        order on a rank with images and a rank without (a different order pairs unrelated collectives)."""
         if not hasattr(self.backbone, "get_image_features"):
-            return like.new_zeros(())
+            return torch.zeros((), device=like.device)
         v = self.backbone.config.vision_config
         m = v.spatial_merge_size
-        pixels = like.new_zeros(m * m, v.in_channels * v.temporal_patch_size * v.patch_size**2)
+        # fp32 like the processor's pixel values; the patch embedding casts to its own dtype.
+        pixels = torch.zeros(m * m, v.in_channels * v.temporal_patch_size * v.patch_size**2, device=like.device)
         grid = torch.tensor([[1, m, m]], device=like.device)
         feats = self.backbone.get_image_features(pixels, grid, return_dict=True).pooler_output
         return 0.0 * sum(f.float().sum() for f in feats)

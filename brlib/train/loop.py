@@ -1,7 +1,9 @@
 """The training loop: build model, collator and data from a `TrainConfig`, then train on one process or many.
 
-Checkpoints hold weights (safetensors), optimizer, scheduler and RNG states; the data order is a function of
-(seed, step), so a resumed run continues exactly where it stopped.
+The engine (DDP, FSDP, DeepSpeed ZeRO) comes from `accelerate launch` (`brlib.train.engines`); accumulation runs
+through `accelerator.accumulate`, weights and optimizer state stay fp32 (compute in bf16 under autocast).
+Checkpoints hold weights, optimizer, scheduler and RNG states (safetensors + JSON); the data order is a function of
+(seed, step), so a resumed run continues exactly where it stopped, on any engine and number of processes.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ from tqdm.auto import tqdm
 
 from brlib.data.collate import PairCollator
 from brlib.data.pair import DropReport
-from brlib.evaluate import pairwise_accuracy, score_pairs
+from brlib.evaluate import pairwise_accuracy
 from brlib.models.head import HeadConfig
 from brlib.models.loss import LossConfig, bt_loss
 from brlib.models.reward_model import RewardModel
-from brlib.train.checkpoint import export, latest_checkpoint, load_checkpoint, save_checkpoint
-from brlib.train.config import TrainConfig, load_pairs
+from brlib.train import engines
+from brlib.train.checkpoint import export, latest_checkpoint, load_checkpoint, save_checkpoint, write_atomic
+from brlib.train.config import NOT_HASHED, TrainConfig, load_pairs
+from brlib.train.evaluation import sharded_pair_scores
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss or gradient (raised on every rank, with the same message)."""
 
 
 class _Stream:
@@ -67,8 +71,12 @@ class _Stream:
 
 
 def build(cfg: TrainConfig):
-    """Model, collator and the filtered train/eval pairs for `cfg`, with per-source drop reports."""
-    model = RewardModel.from_pretrained(cfg.model, HeadConfig(**cfg.head), seed=cfg.seed)
+    """Model (fp32 weights whatever the checkpoint's dtype), collator and the filtered train/eval pairs for `cfg`,
+    with per-source drop reports."""
+    pixels = {k: getattr(cfg, k) for k in ("min_pixels", "max_pixels") if getattr(cfg, k)}
+    model = RewardModel.from_pretrained(
+        cfg.model, HeadConfig(**cfg.head), dtype=torch.float32, seed=cfg.seed, processor_kwargs=pixels
+    )
     if cfg.prefix_sharing:
         from brlib.models.prefix import SharedPrefixCollator
 
@@ -98,24 +106,36 @@ def build(cfg: TrainConfig):
     return model, collator, train_pairs, gather(cfg.eval_data), reports
 
 
+def param_groups(model, lr: float, vision_lr: float | None) -> list[dict]:
+    """AdamW groups: the vision tower and merger at `vision_lr` (if set), everything else at `lr`. A small model
+    trained from scratch needs it: at the language model's lr, Adam drives the patch embedding's output to one
+    constant in a few steps (core_numerics.md A.2); large MLLM recipes also train the vision tower slower."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    vision = [p for n, p in trainable if "visual" in n.split(".")[:4]] if vision_lr is not None else []
+    ids = {id(p) for p in vision}
+    groups = [{"params": [p for _, p in trainable if id(p) not in ids], "lr": lr}]
+    return groups + ([{"params": vision, "lr": vision_lr}] if vision else [])
+
+
 def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -> dict:
     """Run (or resume) training; returns the metrics history and the final model dir. Used in: 00_quickstart.
 
     `stop_at` ends this call after that step with a checkpoint, as an interrupted run would; calling again resumes.
     """
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
     from transformers import get_scheduler
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    # Arms trained in one process (a notebook) may differ in precision; the process group itself is kept.
-    AcceleratorState._reset_state(reset_partial_state=False)
-    # cpu=True when there is no GPU: that is what lets torchrun-launched CPU processes form a gloo group.
-    acc = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no", cpu=not torch.cuda.is_available())
+    acc = engines.make_accelerator(cfg.grad_accum, cfg.precision)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    micro = cfg.batch_size // (cfg.grad_accum * acc.num_processes)
+    if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
+        raise ValueError(
+            f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum} x "
+            f"{acc.num_processes} processes"
+        )
     model, collator, train_pairs, eval_pairs, reports = build(cfg)
     if not train_pairs:
         raise ValueError("no training pairs left after filtering: " + "; ".join(r.summary() for r in reports.values()))
@@ -139,82 +159,95 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
     # Length normalisation is part of the model's reward (RewardModel.length_norm), not of the loss alone, so the
     # training accuracy, evaluation, benchmarks and the exported checkpoint rank what the loss ranked.
     model.length_norm = bool(cfg.loss.get("length_norm", False))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    engines.check_trainable_fp32(model)
+    engines.check_modalities(acc, cfg.homogeneous_batches, train_pairs)
+    engines.configure_deepspeed(acc, micro, cfg.grad_accum, cfg.max_grad_norm)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.vision_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, math.ceil(cfg.warmup_ratio * cfg.num_steps), cfg.num_steps)
     # The scheduler stays unwrapped: accelerate would step it once per process, but batch_size is already global.
     model, optimizer = acc.prepare(model, optimizer)
     loss_cfg = LossConfig(**{**cfg.loss, "length_norm": False})  # applied by the model (above)
 
+    hashed = {k: v for k, v in asdict(cfg).items() if k not in NOT_HASHED}
+    config = {**hashed, "hash": cfg.training_hash()}
     log_path = out / "metrics.jsonl"
-    start, window, ckpt = 0, [], latest_checkpoint(out) if cfg.resume else None
+    start, window, history, ckpt = 0, [], [], latest_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
-        start, window = load_checkpoint(acc, ckpt, model, optimizer, scheduler)
-    history = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.exists() and start else []
-    history = [h for h in history if h["step"] <= start]
+        state = load_checkpoint(acc, ckpt, model, optimizer, scheduler, config, cfg.allow_config_change)
+        # The checkpoint carries the history up to its step: a torn or lost metrics.jsonl loses nothing.
+        start, window, history = state["step"], [tuple(w) for w in state["window"]], state["history"]
     if acc.is_main_process:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "num_processes": acc.num_processes}, indent=2))
-    if acc.is_main_process:
-        (out / "data_report.json").write_text(json.dumps({k: r.summary() for k, r in reports.items()}, indent=2))
+        write_atomic(
+            out / "config.json",
+            json.dumps(
+                {**asdict(cfg), "num_processes": acc.num_processes, "engine": acc.distributed_type.value}, indent=2
+            ),
+        )
+        write_atomic(out / "data_report.json", json.dumps({k: r.summary() for k, r in reports.items()}, indent=2))
+        write_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
+    trainer = lambda: {"window": window, "history": history, "config_hash": config["hash"], "config": hashed}  # noqa: E731
 
-    micro = cfg.batch_size // (cfg.grad_accum * acc.num_processes)
-    if micro * cfg.grad_accum * acc.num_processes != cfg.batch_size:
-        raise ValueError("batch_size must be divisible by grad_accum x number of processes")
     stream = _Stream(train_pairs, micro * acc.num_processes, cfg.seed, cfg.homogeneous_batches)
     bar = tqdm(
         range(start, cfg.num_steps),
         initial=start,
         total=cfg.num_steps,
-        disable=not progress,
+        disable=not progress or not acc.is_main_process,
         desc="train",
         dynamic_ncols=True,
     )
     t0 = time.perf_counter()
     for step in bar:
         model.train()
-        optimizer.zero_grad(set_to_none=True)
         step_loss, step_correct = 0.0, 0
         for m in range(cfg.grad_accum):
             global_batch = stream.batch(step * cfg.grad_accum + m)
             idx = global_batch[acc.process_index * micro : (acc.process_index + 1) * micro]
             batch = {k: v.to(acc.device) for k, v in collator([train_pairs[i] for i in idx]).items()}
-            with acc.autocast():
-                scores = model(**batch)  # (2B,) chosen then rejected
-            chosen, rejected = scores[:micro], scores[micro:]
-            lengths = batch["response_len"]
-            loss = bt_loss(chosen, rejected, loss_cfg, lengths[:micro], lengths[micro:])
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"non-finite loss {loss.item()} at step {step}, micro-batch {m}: "
-                    f"pairs {[train_pairs[i].uid for i in idx]}"
+            with acc.accumulate(model):  # gradients sync (and DeepSpeed steps) on the last micro-batch only
+                with acc.autocast():
+                    scores = model(**batch)  # (2B,) chosen then rejected
+                chosen, rejected = scores[:micro], scores[micro:]
+                lengths = batch["response_len"]
+                loss = bt_loss(chosen, rejected, loss_cfg, lengths[:micro], lengths[micro:])
+                _stop_if_nonfinite(
+                    acc, loss.detach(), f"loss at step {step}, micro-batch {m}", global_batch, micro, train_pairs
                 )
-            acc.backward(loss / cfg.grad_accum)
+                acc.backward(loss)  # accelerate divides by grad_accum (DeepSpeed inside its engine)
             step_loss += acc.reduce(loss.detach(), "mean").item() / cfg.grad_accum  # the global mean on every rank
             step_correct += int(acc.reduce((chosen > rejected).sum().detach(), "sum"))
-        if cfg.max_grad_norm:
-            acc.clip_grad_norm_(params, cfg.max_grad_norm)
+        assert acc.sync_gradients, "the last micro-batch of a step must sync gradients"
+        # On the prepared parameters (FSDP replaces them); DeepSpeed clips in its engine and reports the norm.
+        norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+        if norm is None:  # DeepSpeed before its engine has computed one
+            norm = float("nan")
+        else:
+            norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+            _stop_if_nonfinite(acc, torch.tensor(norm), f"gradient norm at step {step}", None, micro, train_pairs)
         optimizer.step()
         scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
         done = step + 1
-        window.append((step_loss, step_correct / cfg.batch_size))
+        window.append((step_loss, step_correct / cfg.batch_size, norm))
         rec = {
             "step": done,
             "loss": sum(w[0] for w in window) / len(window),
             "train_acc": sum(w[1] for w in window) / len(window),
+            "grad_norm": sum(w[2] for w in window) / len(window),
             "lr": scheduler.get_last_lr()[0],
             "elapsed_s": time.perf_counter() - t0,
         }
         if eval_pairs and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.num_steps):
-            c, r = score_pairs(acc.unwrap_model(model), collator, eval_pairs, batch_size=64)
+            c, r = sharded_pair_scores(acc, model, collator, eval_pairs, cfg.eval_max_tokens)
             rec["eval_acc"] = pairwise_accuracy(c, r)["acc"]
         bar.set_postfix({k: f"{rec[k]:.3f}" for k in ("loss", "eval_acc") if k in rec})
         if done % cfg.log_every == 0 or "eval_acc" in rec or done == cfg.num_steps:
-            history.append(rec)  # loss and train_acc: means over the steps since the last record
+            history.append(rec)  # loss, train_acc, grad_norm: means over the steps since the last record
             window = []
             if acc.is_main_process:
-                log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
-        if done < cfg.num_steps and ((cfg.save_every and done % cfg.save_every == 0) or done == stop_at):
-            save_checkpoint(acc, out, done, model, optimizer, scheduler, window)
+                write_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
+        if (cfg.save_every and done % cfg.save_every == 0) or done == stop_at or done == cfg.num_steps:
+            save_checkpoint(acc, out, done, model, optimizer, scheduler, trainer(), cfg.keep_checkpoints)
         if done == stop_at and done < cfg.num_steps:
             acc.wait_for_everyone()
             return {
@@ -226,9 +259,22 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
             }
     acc.wait_for_everyone()
     final = out / "final"
-    if not (out / "checkpoints" / f"step_{cfg.num_steps}").exists():
-        save_checkpoint(acc, out, cfg.num_steps, model, optimizer, scheduler)
     state = acc.get_state_dict(model)  # collective: full weights on rank 0 whatever the engine
     if acc.is_main_process:
         export(acc.unwrap_model(model), final, state)
+    acc.wait_for_everyone()
     return {"history": history, "final": final, "reports": reports, "is_main_process": acc.is_main_process}
+
+
+def _stop_if_nonfinite(acc, value: torch.Tensor, what: str, global_batch, micro: int, pairs: list) -> None:
+    """Raise NonFiniteLossError on every rank at once if `value` is not finite on any rank: a rank that raised
+    alone would leave the others waiting in the next collective until the process-group timeout."""
+    values = acc.gather(value.float().reshape(1).to(acc.device)).cpu()
+    bad = [r for r, v in enumerate(values.tolist()) if not math.isfinite(v)]
+    if not bad:
+        return
+    where = ""
+    if global_batch is not None:
+        uids = [pairs[i].uid for r in bad for i in global_batch[r * micro : (r + 1) * micro]]
+        where = f": pairs {uids}"
+    raise NonFiniteLossError(f"non-finite {what}{where} (per-rank values {values.tolist()}, bad on ranks {bad})")
