@@ -187,3 +187,27 @@ def test_the_length_norm_arm_exports_a_length_normalised_reward(tmp_path, world_
     )
     final = train(cfg, progress=False)["final"]
     assert json.loads((final / "reward_config.json").read_text())["length_norm"] is True
+
+
+def test_vision_lr_is_its_own_optimizer_group_and_pixel_limits_reach_the_processor(backbone_dir, world_dir):
+    from brlib.train.loop import build, param_groups
+
+    cfg = TrainConfig(
+        model=str(backbone_dir),
+        output_dir="unused",
+        lr=1e-3,
+        vision_lr=1e-4,
+        min_pixels=28 * 28,
+        max_pixels=56 * 56,
+        train_data=[{"format": "rlaif_v", "path": str(world_dir / "train" / "rlaif_v.parquet")}],
+    )
+    model, *_ = build(cfg)
+    groups = param_groups(model, cfg.lr, cfg.vision_lr)
+    assert [g["lr"] for g in groups] == [1e-3, 1e-4]
+    vision = {id(p) for p in model.backbone.visual.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == vision and not vision & {id(p) for p in groups[0]["params"]}
+    assert len(param_groups(model, 1e-3, None)) == 1  # no vision_lr: one group, as before
+    size = model.processor.image_processor.size
+    assert (size["shortest_edge"], size["longest_edge"]) == (28 * 28, 56 * 56)
+    with pytest.raises(ValueError, match="min_pixels"):
+        TrainConfig(model="m", output_dir="o", min_pixels=100, max_pixels=10)

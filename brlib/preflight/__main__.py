@@ -102,21 +102,46 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def meta_model(model_id: str):
+    """The reward model of `model_id` on the meta device (no weights read): enough for the static engine checks."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from brlib.data.hub import hub_cache
+    from brlib.models.head import RewardHead
+    from brlib.models.reward_model import RewardModel, _hidden_size
+
+    cache = {} if Path(model_id).exists() else {"cache_dir": hub_cache()}
+    config = AutoConfig.from_pretrained(model_id, **cache)
+    with torch.device("meta"):
+        backbone = AutoModel.from_config(config, dtype=torch.float32)
+        return RewardModel(backbone, RewardHead(_hidden_size(backbone)))
+
+
 def engine_checks(launch_config: str | None, p: dict) -> list:
-    """Static checks of an accelerate config against the model and the training config (brlib.train.engines)."""
+    """Static checks of an accelerate config against the model and the training config (brlib.train.engines):
+    micro-batch x accumulation x processes = global batch, the engine installed, wrap classes present in the model,
+    trainable weights in fp32."""
+    from brlib.experiments.profiles import ROOT
     from brlib.preflight.checks import Check
+    from brlib.train import TrainConfig, engines
 
     if not launch_config:
         return []
-    try:
-        from brlib.train import engines
-    except ImportError:
-        return [Check("engine", str(launch_config), "WARN", message="engine checks not available")]
-    from brlib.experiments.profiles import ROOT
-
     path = Path(launch_config) if Path(launch_config).is_absolute() else ROOT / launch_config
-    return [Check("engine", f"{path.name}: {c[0]}", "OK" if c[1] else "FAIL", message=c[2])
-            for c in engines.check(path, p["train"], p["model"])]  # fmt: skip
+    fields = {k: v for k, v in p["train"].items() if k in TrainConfig.__dataclass_fields__}
+    cfg = TrainConfig(**{**fields, "model": p["model"], "output_dir": fields.get("output_dir") or "preflight"})
+    try:
+        model = meta_model(p["model"])
+    except Exception as e:  # the checks without a model still run
+        model = None
+        note = [Check("engine", f"{path.name}: model", "WARN", message=f"no meta model ({e.__class__.__name__})")]
+    else:
+        note = []
+    return note + [
+        Check("engine", f"{path.name}: {name}", "OK" if ok else "FAIL", message=msg)
+        for name, ok, msg in engines.check(path, cfg, model)
+    ]
 
 
 if __name__ == "__main__":
