@@ -1,0 +1,146 @@
+"""Repeats, interleaving and ratio records for `benchmarks/speed.py`.
+
+A ratio compares two arms A and B doing the same work. Each arm runs `repeats` times, interleaved (A B, then B A,
+...) after one untimed warm-up each, so that drift in machine speed hits both alike. With rate = work / seconds:
+
+- `median` is the ratio of the medians, median(rate_A) / median(rate_B);
+- `min` and `max` are the extremes of the per-run ratios rate_A[i] / rate_B[i], where run i of A and run i of B are
+  neighbours in time; the median ratio always lies between them, and a noisy machine shows up as a wide range.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DEFINITION = (
+    "median = median(rate_A) / median(rate_B); min, max = extremes of the per-run ratios rate_A[i] / rate_B[i], "
+    "runs of A and B interleaved (A B, B A, ...) after one untimed warm-up each"
+)
+
+
+def interleaved(arms: dict[str, Callable[[], dict | None]], repeats: int, warmup: int = 1) -> dict[str, dict]:
+    """Per-run values of every arm, as {arm: {metric: [value, ...]}}: "s" is the wall-clock of the call, "cpu_s"
+    this process's CPU seconds in it; an arm may return its own {metric: value} (e.g. the training loop's seconds
+    inside a whole call) next to them."""
+    for fn in arms.values():
+        for _ in range(warmup):
+            fn()
+    names = list(arms)
+    out: dict[str, dict] = {k: {} for k in names}
+    for r in range(repeats):
+        for k in names if r % 2 == 0 else names[::-1]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            extra = arms[k]() or {}
+            measured = {"s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+            for metric, s in {**measured, **extra}.items():
+                out[k].setdefault(metric, []).append(s)
+    return out
+
+
+def side(seconds: list[float], work: float, unit: str, **extra) -> dict:
+    """One arm's rates (work / seconds) over its runs: median, min, max and every run."""
+    return rates_side([work / s for s in seconds], unit, seconds=seconds, **extra)
+
+
+def rates_side(rates: list[float], unit: str, **extra) -> dict:
+    """One arm's per-run rates: median, min, max and every run (plus any extra fields)."""
+    return {
+        "unit": unit,
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "runs": rates,
+        **extra,
+    }
+
+
+def ratio(a: dict, b: dict, names: tuple[str, str], settings: dict, peer_defaults=False, note="", cpu=None) -> dict:
+    """rate_A over rate_B from two `side` records of the same number of interleaved runs.
+
+    `peer_defaults`: B runs at a peer's defaults that do different work; such a figure is never a headline.
+    `cpu`: (A's, B's) CPU seconds per run for the same work, reported next to the wall-clock ratio as `cpu_time`.
+    """
+    if len(a["runs"]) != len(b["runs"]):
+        raise ValueError("both arms need the same number of runs")
+    per_run = [x / y for x, y in zip(a["runs"], b["runs"])]
+    rec = {
+        "median": a["median"] / b["median"],
+        "min": min(per_run),
+        "max": max(per_run),
+        "n_repeats": len(per_run),
+        "per_run": per_run,
+        "headline": not peer_defaults,
+        "compares": "B at the peer's defaults: not the same work" if peer_defaults else "the same work",
+        "a": names[0],
+        "b": names[1],
+        "sides": {names[0]: a, names[1]: b},
+        "settings": settings,
+        "definition": DEFINITION,
+    }
+    if note:
+        rec["note"] = note
+    if cpu is not None:
+        ca, cb = cpu
+        per_cpu = [y / x for x, y in zip(ca, cb)]
+        rec["cpu_time"] = {
+            "median": statistics.median(cb) / statistics.median(ca),
+            "min": min(per_cpu),
+            "max": max(per_cpu),
+            "per_run": per_cpu,
+            "definition": "the same ratio from CPU seconds instead of wall-clock: with one torch thread it moves "
+            "less when other jobs share the cores; the headline stays wall-clock",
+        }
+    return rec
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(threads: int) -> dict:
+    """What the numbers were measured on: CPU, cores, torch threads, load average, library versions, commit."""
+    import torch
+    import transformers
+    import trl
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "loadavg_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "commit": commit,
+    }
