@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,8 +41,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+from report import print_table  # noqa: E402
 from serving import grpo_ratio, server_ratios  # noqa: E402
-from timing import machine  # noqa: E402
+from timing import LoadSampler, machine  # noqa: E402
 from trl_compare import trl_ratios  # noqa: E402
 from workloads import IMAGE_SIDE, build, latency_ratio, pairs_like_real, prefix_ratios, words  # noqa: E402
 
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     t_start = time.perf_counter()
     info = machine(torch.get_num_threads())
+    load = LoadSampler()
     R = p["repeats"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios.update(trl_ratios(tmp, p))
 
     info["loadavg_end"] = list(os.getloadavg())
+    info["loadavg_1min_during"] = load.stop()
     info["wall_s"] = time.perf_counter() - t_start
     result = {
         "ratios": ratios,
@@ -135,28 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(Path(args.out), lambda f: f.write_text(line + "\n"))
     print(line)
     return 0
-
-
-def print_table(result: dict) -> None:
-    """Ratios (median and min-max of the per-run ratios), then the server's requests/s and latencies."""
-    m = result["machine"]
-    print(
-        f"{m['cpu_model']}, {m['cpu_count']} cores, {m['torch_threads']} torch thread(s), load "
-        f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}, {m['wall_s']:.0f} s",
-        file=sys.stderr,
-    )
-    print(f"{'ratio':58s} {'median':>7s}  {'min - max':>13s}  n", file=sys.stderr)
-    for k, r in result["ratios"].items():
-        tag = "" if r["headline"] else "  (peer defaults)"
-        print(f"{k:58s} {r['median']:7.2f}  {r['min']:5.2f} - {r['max']:5.2f}  {r['n_repeats']}{tag}", file=sys.stderr)
-    for c, s in result["server"].items():
-        for k in ("shared", "per_completion"):
-            v = s[k]
-            rps = statistics.median(v["requests_per_s"])
-            print(
-                f"server c={c:>2s} {k:15s} {rps:6.2f} req/s  p50 {v['p50_ms']:7.1f} ms  p99 {v['p99_ms']:7.1f} ms",
-                file=sys.stderr,
-            )
 
 
 if __name__ == "__main__":

@@ -144,3 +144,27 @@ def machine(threads: int) -> dict:
         "trl": trl.__version__,
         "commit": commit,
     }
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every `every` seconds in a daemon thread, to report how busy the machine
+    was (this benchmark itself adds about 1: one busy thread)."""
+
+    def __init__(self, every: float = 5.0):
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(every)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        xs = self.samples or [os.getloadavg()[0]]
+        return {"min": min(xs), "median": statistics.median(xs), "max": max(xs), "samples": len(xs)}
