@@ -25,7 +25,7 @@ test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on
 	BRLIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks/
 
-bench: $(STAMP)  ## speed benchmarks (prefix sharing, group scoring, vs TRL, vs a long-CoT judge); JSON on the last line
+bench: $(STAMP)  ## speed ratios, same work on both sides, 5 interleaved runs each (prefix sharing, GRPO reward, /score server, vs TRL, vs a long-CoT judge); JSON on the last line
 	$(BIN)/python benchmarks/speed.py --out outputs/bench.json
 
 lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost

@@ -32,14 +32,22 @@ def grpo_rows(pairs, completions: list[list[str]]) -> list[dict]:
     ]
 
 
-def trl_batches(dataset, G: int, prompts_per_call: int) -> list[list[dict]]:
-    """The rows GRPOTrainer feeds one reward call: its RepeatSampler repeats each prompt G times and its dataloader
-    fetches every row on its own (`collate_fn=identity`), so `datasets` decodes a fresh image for each row."""
-    from torch.utils.data import DataLoader
-    from trl.trainer.utils import RepeatSampler, identity
+def trl_call_indices(dataset, G: int, prompts_per_call: int) -> list[list[int]]:
+    """Row indices of every reward call in one epoch, in GRPOTrainer's order: its RepeatSampler repeats each prompt
+    G times, and its DataLoader batches the sampler (`BatchSampler`, one generation batch per reward call)."""
+    from torch.utils.data import BatchSampler
+    from trl.trainer.utils import RepeatSampler
 
     sampler = RepeatSampler(dataset, mini_repeat_count=G, batch_size=prompts_per_call, repeat_count=1, seed=0)
-    return list(DataLoader(dataset, batch_size=G * prompts_per_call, sampler=sampler, collate_fn=identity))
+    return list(BatchSampler(sampler, G * prompts_per_call, drop_last=False))
+
+
+def fetch_rows(dataset, indices: list[int]) -> list[dict]:
+    """One call's rows as GRPOTrainer's DataLoader fetches them (`dataset.__getitems__`, then `collate_fn=identity`):
+    `datasets` decodes a fresh image object for every row, repeats of a prompt included."""
+    from trl.trainer.utils import identity
+
+    return identity(dataset.__getitems__(indices))
 
 
 def call_like_trl(reward, inputs: list[dict], texts: dict) -> list[float]:
@@ -63,8 +71,8 @@ def call_like_trl(reward, inputs: list[dict], texts: dict) -> list[float]:
 
 
 def bench_grpo(rm, pairs, completions, G: int, prompts_per_call: int, repeats: int) -> dict:
-    """Seconds per epoch of reward calls, GRPOReward("basereward") with prefix sharing on vs off; rows fetched
-    afresh (outside the timed part) for every run."""
+    """Seconds of the reward calls of one epoch, GRPOReward("basereward") with prefix sharing on vs off; the arms
+    alternate call by call, and every call's rows are fetched afresh outside the timed part."""
     import datasets
 
     from brlib.serve.rl import GRPOReward
@@ -72,26 +80,26 @@ def bench_grpo(rm, pairs, completions, G: int, prompts_per_call: int, repeats: i
 
     ds = datasets.Dataset.from_list(grpo_rows(pairs, completions))  # images stored as PNG bytes, decoded per row
     texts = {p.prompt: c for p, c in zip(pairs, completions)}
+    calls = trl_call_indices(ds, G, prompts_per_call)
     rewards = {
         "shared": GRPOReward("basereward", RewardScorer(rm)),
         "per_completion": GRPOReward("basereward", RewardScorer(rm, prefix_sharing=False)),
     }
-    scores: dict[str, list] = {}
+    scores: dict[str, dict] = {k: {} for k in rewards}
 
     def arm(name):
-        def run():
+        def call(u):
             t0 = time.perf_counter()
-            batches = trl_batches(ds, G, prompts_per_call)
+            inputs = fetch_rows(ds, calls[u])
             t1, c1 = time.perf_counter(), time.process_time()
-            scores[name] = [s for b in batches for s in call_like_trl(rewards[name], b, texts)]
+            scores[name][u] = call_like_trl(rewards[name], inputs, texts)
             return {"reward_s": time.perf_counter() - t1, "reward_cpu_s": time.process_time() - c1, "fetch_s": t1 - t0}
 
-        return run
+        return call
 
-    times = interleaved({k: arm(k) for k in rewards}, repeats)
-    diff = max(abs(a - b) for a, b in zip(scores["shared"], scores["per_completion"]))
-    calls = -(-len(pairs) // prompts_per_call)
-    return {"times": times, "calls": calls, "completions": len(pairs) * G, "max_abs_score_diff": diff}
+    times = interleaved({k: arm(k) for k in rewards}, repeats, units=len(calls))
+    diff = max(abs(a - b) for u in range(len(calls)) for a, b in zip(scores["shared"][u], scores["per_completion"][u]))
+    return {"times": times, "calls": len(calls), "completions": len(pairs) * G, "max_abs_score_diff": diff}
 
 
 def png_b64(img) -> str:
@@ -165,9 +173,10 @@ class Server:
         self.stop()
 
 
-def load(port: int, path: str, bodies: list[bytes], concurrency: int, n_requests: int, time_limit: float) -> dict:
+def load(port, path, bodies: list[bytes], concurrency: int, n_requests: int, time_limit: float, first=0) -> dict:
     """Closed-loop load: `concurrency` clients, each with its own keep-alive connection, send POSTs back to back
-    until `n_requests` are sent or `time_limit` seconds have passed; returns wall seconds, latencies and scores."""
+    until `n_requests` are sent or `time_limit` seconds have passed; returns wall seconds, latencies and scores.
+    Request i carries body `first + i` (cyclically)."""
     lock = threading.Lock()
     state = {"next": 0, "errors": 0}
     latencies: list[float] = []
@@ -179,9 +188,9 @@ def load(port: int, path: str, bodies: list[bytes], concurrency: int, n_requests
         try:
             while True:
                 with lock:
-                    i = state["next"]
-                    if i >= n_requests or time.perf_counter() > deadline:
+                    if state["next"] >= n_requests or time.perf_counter() > deadline:
                         return
+                    i = first + state["next"]
                     state["next"] += 1
                 t0 = time.perf_counter()
                 try:
@@ -223,10 +232,24 @@ def load(port: int, path: str, bodies: list[bytes], concurrency: int, n_requests
     }
 
 
+def merge(results: list[dict]) -> dict:
+    """One run's totals from its bursts: seconds, CPU seconds, counts, latencies and scores."""
+    cpu = [r["server_cpu_s"] for r in results]
+    return {
+        "s": sum(r["s"] for r in results),
+        "server_cpu_s": None if None in cpu else sum(cpu),
+        "ok": sum(r["ok"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "latencies": [x for r in results for x in r["latencies"]],
+        "scores": {i: v for r in results for i, v in r["scores"].items()},
+    }
+
+
 def bench_server(
     model_dir: Path, log_dir: Path, bodies, threads, image_side, concurrencies, n_requests, repeats, time_limit
 ) -> dict:
-    """Requests/s and latency of POST /score at each concurrency, prefix sharing on vs off, runs interleaved."""
+    """Requests/s and latency of POST /score at each concurrency, prefix sharing on vs off; the arms alternate
+    burst by burst (c requests at concurrency c)."""
     paths = {"shared": "/shared/score", "per_completion": "/per_completion/score"}
     out: dict = {}
     with Server(model_dir, threads, image_side, log_dir / "bench_server.log") as srv:
@@ -236,18 +259,20 @@ def bench_server(
                 raise RuntimeError(f"POST {path} failed in the warm-up: {res['first_error']}")
         for c in concurrencies:
             n = n_requests(c)
-            runs: dict[str, list] = {k: [] for k in paths}
+            units = max(1, n // c)  # a unit: a burst of c requests, one per client
+            done: dict[str, list] = {k: [] for k in paths}
 
-            def arm(name, c=c, n=n, runs=runs):
-                def run():
+            def arm(name, c=c, done=done):
+                def burst(u):
                     c0 = srv.cpu_seconds()
-                    res = load(srv.port, paths[name], bodies, c, n, time_limit)
+                    res = load(srv.port, paths[name], bodies, c, c, time_limit, first=u * c)
                     res["server_cpu_s"] = None if c0 is None else srv.cpu_seconds() - c0
-                    runs[name].append(res)
+                    done[name].append(res)
 
-                return run
+                return burst
 
-            interleaved({k: arm(k) for k in paths}, repeats, warmup=0)
+            interleaved({k: arm(k) for k in paths}, repeats, units=units, warmup=0)
+            runs = {k: [merge(v[r * units : (r + 1) * units]) for r in range(repeats)] for k, v in done.items()}
             diff = max(
                 abs(a - b)
                 for r_on, r_off in zip(runs["shared"], runs["per_completion"])
@@ -255,7 +280,7 @@ def bench_server(
                 for a, b in zip(r_on["scores"][i], r_off["scores"][i])
             )
             out[c] = {
-                "n_requests": n,
+                "n_requests": units * c,
                 "max_abs_score_diff": diff,
                 **{
                     k: {
@@ -264,7 +289,7 @@ def bench_server(
                         "server_cpu_s": [r["server_cpu_s"] for r in v],
                         "ok": [r["ok"] for r in v],
                         "errors": sum(r["errors"] for r in v),
-                        "cut_by_time_limit": any(r["ok"] + r["errors"] < n for r in v),
+                        "cut_by_time_limit": any(r["ok"] + r["errors"] < units * c for r in v),
                         "p50_ms": 1000 * percentile([x for r in v for x in r["latencies"]], 50),
                         "p99_ms": 1000 * percentile([x for r in v for x in r["latencies"]], 99),
                     }

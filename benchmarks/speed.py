@@ -57,10 +57,10 @@ def plan(quick: bool, size: str | None, repeats: int | None) -> dict:
     """Workload sizes: the full run, or a smoke run (`--quick`) that only checks the script and its JSON."""
     if quick:
         p = dict(size="xs", repeats=2, train_steps=1, groups=2, grpo_prompts=2, concurrencies=(1, 4), cot=16)
-        p.update(server_requests=lambda c: c, trl_steps=2, trl_batch=8)
+        p.update(server_requests=lambda c: c, trl_steps=2, trl_batch=8, judgements=1)
     else:
         p = dict(size="s", repeats=5, train_steps=3, groups=8, grpo_prompts=8, concurrencies=(1, 4, 16), cot=256)
-        p.update(server_requests=lambda c: max(8, 2 * c), trl_steps=30, trl_batch=16)
+        p.update(server_requests=lambda c: max(8, 2 * c), trl_steps=30, trl_batch=16, judgements=4)
     p["size"] = size or p["size"]
     p["repeats"] = repeats or p["repeats"]
     return p
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", help="tiny backbone size (brlib.models.backbones.SIZES); s, or xs with --quick")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, every arm and the server (default 1)")
     ap.add_argument("--repeats", type=int, help="timed runs per arm (default 5, 2 with --quick)")
-    ap.add_argument("--server-time-limit", type=float, default=120.0, help="seconds per load run before it stops")
+    ap.add_argument("--server-time-limit", type=float, default=120.0, help="seconds per burst of requests before it stops")
     ap.add_argument("--out", help="also write the JSON here (atomically)")
     args = ap.parse_args(argv)
     p = plan(args.quick, args.size, args.repeats)

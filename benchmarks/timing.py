@@ -1,11 +1,14 @@
 """Repeats, interleaving and ratio records for `benchmarks/speed.py`.
 
-A ratio compares two arms A and B doing the same work. Each arm runs `repeats` times, interleaved (A B, then B A,
-...) after one untimed warm-up each, so that drift in machine speed hits both alike. With rate = work / seconds:
+A ratio compares two arms A and B doing the same work. A run of an arm is a sequence of units (a training step, a
+scored group, a reward call, a burst of requests, a whole training call); the two arms alternate unit by unit
+(A B, B A, A B, ...), after one untimed warm-up unit each, so that drift in machine speed hits both alike. Each arm
+makes `repeats` runs. With rate = work / seconds of a run:
 
 - `median` is the ratio of the medians, median(rate_A) / median(rate_B);
-- `min` and `max` are the extremes of the per-run ratios rate_A[i] / rate_B[i], where run i of A and run i of B are
-  neighbours in time; the median ratio always lies between them, and a noisy machine shows up as a wide range.
+- `min` and `max` are the extremes of the per-run ratios rate_A[i] / rate_B[i], where run i of A and run i of B
+  were measured unit by unit side by side; the median ratio always lies between them, and a noisy machine shows
+  up as a wide range.
 """
 
 from __future__ import annotations
@@ -19,27 +22,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEFINITION = (
-    "median = median(rate_A) / median(rate_B); min, max = extremes of the per-run ratios rate_A[i] / rate_B[i], "
-    "runs of A and B interleaved (A B, B A, ...) after one untimed warm-up each"
+    "median = median(rate_A) / median(rate_B); min, max = extremes of the per-run ratios rate_A[i] / rate_B[i]; "
+    "A and B alternate unit by unit within each run (A B, B A, ...) after one untimed warm-up unit each"
 )
 
 
-def interleaved(arms: dict[str, Callable[[], dict | None]], repeats: int, warmup: int = 1) -> dict[str, dict]:
-    """Per-run values of every arm, as {arm: {metric: [value, ...]}}: "s" is the wall-clock of the call, "cpu_s"
-    this process's CPU seconds in it; an arm may return its own {metric: value} (e.g. the training loop's seconds
-    inside a whole call) next to them."""
-    for fn in arms.values():
-        for _ in range(warmup):
-            fn()
+def interleaved(arms: dict[str, Callable], repeats: int, units: int = 1, warmup: int = 1) -> dict[str, dict]:
+    """Per-run values of every arm, as {arm: {metric: [value per run, ...]}}.
+
+    `arms[name](u)` does unit `u` (0 .. units-1) of a run. A run's values are sums over its units: "s" wall-clock,
+    "cpu_s" this process's CPU seconds, and whatever {metric: value} the unit returns (e.g. the seconds of its timed
+    part, when it also does untimed work).
+    """
     names = list(arms)
+    for w in range(warmup):
+        for k in names:
+            arms[k](w % units)
     out: dict[str, dict] = {k: {} for k in names}
-    for r in range(repeats):
-        for k in names if r % 2 == 0 else names[::-1]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            extra = arms[k]() or {}
-            measured = {"s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
-            for metric, s in {**measured, **extra}.items():
-                out[k].setdefault(metric, []).append(s)
+    turn = 0
+    for _ in range(repeats):
+        run = {k: {} for k in names}
+        for u in range(units):
+            for k in names if turn % 2 == 0 else names[::-1]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                extra = arms[k](u) or {}
+                measured = {"s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **extra}
+                for metric, v in measured.items():
+                    run[k][metric] = run[k].get(metric, 0.0) + v
+            turn += 1
+        for k in names:
+            for metric, v in run[k].items():
+                out[k].setdefault(metric, []).append(v)
     return out
 
 

@@ -174,7 +174,7 @@ def bench_text_rm(tmp: Path, steps: int, batch: int, repeats: int, size: str = "
     observed: dict[str, dict] = {}
 
     def arm(name, fn, **kw):
-        def run():
+        def run(u):
             res = fn(d, data, fresh(name), batch, steps, **kw)
             observed[name] = res.pop("observed")
             return res

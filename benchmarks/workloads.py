@@ -56,53 +56,54 @@ def pairs_like_real(tok, n: int) -> list[Pair]:
 
 
 def bench_train(rm, pairs, batch: int, steps: int, repeats: int) -> dict:
-    """Seconds per `steps` whole training steps (collate, forward, backward, AdamW), shared vs naive collation."""
+    """Seconds per `steps` whole training steps (collate, forward, backward, AdamW), shared vs naive collation;
+    the arms alternate step by step."""
     opt = torch.optim.AdamW(rm.parameters(), lr=1e-4)
     rm.train()
     cols = {"shared": SharedPrefixCollator(rm.processor, 8192), "naive": PairCollator(rm.processor, 8192)}
 
     def arm(col):
-        def run():
-            for s in range(steps):
-                b = pairs[(s * batch) % len(pairs) :][:batch]
-                scores = rm(**col(b))
-                loss = -torch.nn.functional.logsigmoid(scores[:batch] - scores[batch:]).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        def step(s):
+            b = pairs[(s * batch) % len(pairs) :][:batch]
+            scores = rm(**col(b))
+            loss = -torch.nn.functional.logsigmoid(scores[:batch] - scores[batch:]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
-        return run
+        return step
 
-    return interleaved({k: arm(c) for k, c in cols.items()}, repeats)
+    return interleaved({k: arm(c) for k, c in cols.items()}, repeats, units=steps)
 
 
 def bench_group(rm, groups, repeats: int) -> dict:
-    """Seconds to score every group: one packed row per group vs G sequences per group (one batch each)."""
+    """Seconds to score every group: one packed row per group vs G sequences per group (one batch each); the arms
+    alternate group by group."""
     rm.eval()
     naive, shared = PairCollator(rm.processor, 8192), SharedPrefixCollator(rm.processor, 8192)
 
     @torch.inference_mode()
-    def run_shared():
-        for g in groups:
-            rm(**shared.encode_groups([g]))
+    def run_shared(u):
+        rm(**shared.encode_groups([groups[u]]))
 
     @torch.inference_mode()
-    def run_naive():
-        for q, rs, im in groups:
-            rm(**naive.encode([(q, r, im) for r in rs]))
+    def run_naive(u):
+        q, rs, im = groups[u]
+        rm(**naive.encode([(q, r, im) for r in rs]))
 
-    return interleaved({"shared": run_shared, "naive": run_naive}, repeats)
+    return interleaved({"shared": run_shared, "naive": run_naive}, repeats, units=len(groups))
 
 
-def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int) -> dict:
-    """Seconds to judge one pair: the scalar RM (one forward, naive) vs the long-CoT judge (both orders)."""
+def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int, units: int) -> dict:
+    """Seconds to judge a pair `units` times: the scalar RM (one forward, naive) vs the long-CoT judge (both
+    orders); the arms alternate judgement by judgement."""
     from brlib.models.judge import PAIRWISE, GenerativeJudge
 
     naive = PairCollator(rm.processor, 8192)
     rm.eval()
 
     @torch.inference_mode()
-    def score():
+    def score(u):
         rm(**naive([pair]))
 
     j = GenerativeJudge.from_pretrained(d, "longcot")
@@ -115,7 +116,7 @@ def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int) -> dic
     ]
 
     @torch.inference_mode()
-    def judge():
+    def judge(u):
         enc = j._encode(items)
         j.model.generate(
             **enc,
@@ -125,7 +126,7 @@ def bench_latency(d: Path, rm, pair: Pair, cot_tokens: int, repeats: int) -> dic
             pad_token_id=j.tok.pad_token_id,
         )
 
-    return interleaved({"naive_rm": score, "longcot_grm": judge}, repeats)
+    return interleaved({"naive_rm": score, "longcot_grm": judge}, repeats, units=units)
 
 
 def prefix_ratios(rm, pairs, completions, p: dict, base: dict) -> dict:
@@ -167,15 +168,17 @@ def prefix_ratios(rm, pairs, completions, p: dict, base: dict) -> dict:
 
 def latency_ratio(d: Path, rm, pair: Pair, p: dict, base: dict) -> dict:
     """naive_rm_over_longcot_grm_latency: seconds per judged pair, the judge's over the scalar RM's."""
-    lat = bench_latency(d, rm, pair, cot_tokens=p["cot"], repeats=p["repeats"])
+    n = p["judgements"]
+    lat = bench_latency(d, rm, pair, cot_tokens=p["cot"], repeats=p["repeats"], units=n)
     return {
         "naive_rm_over_longcot_grm_latency": ratio(
-            side(lat["naive_rm"]["s"], 1, "pairs/s"),
-            side(lat["longcot_grm"]["s"], 1, "pairs/s"),
+            side(lat["naive_rm"]["s"], n, "pairs/s"),
+            side(lat["longcot_grm"]["s"], n, "pairs/s"),
             ("naive_rm", "longcot_grm"),
             {
                 **base,
                 "pairs": 1,
+                "judgements_per_run": n,
                 "judge": f"long-CoT, both orders, {p['cot']} reasoning tokens each, greedy, KV cache",
             },
             cpu=(lat["naive_rm"]["cpu_s"], lat["longcot_grm"]["cpu_s"]),
