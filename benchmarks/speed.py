@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", help="tiny backbone size (brlib.models.backbones.SIZES); s, or xs with --quick")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, every arm and the server (default 1)")
     ap.add_argument("--repeats", type=int, help="timed runs per arm (default 5, 2 with --quick)")
-    ap.add_argument("--server-time-limit", type=float, default=120.0, help="seconds per burst of requests before it stops")
+    ap.add_argument(
+        "--server-time-limit", type=float, default=120.0, help="seconds per burst of requests before it stops"
+    )
     ap.add_argument("--out", help="also write the JSON here (atomically)")
     args = ap.parse_args(argv)
     p = plan(args.quick, args.size, args.repeats)
