@@ -42,10 +42,14 @@ def print_table(result: dict, file=sys.stderr) -> None:
         f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}, {m['wall_s']:.0f} s",  # 1-minute averages
         file=file,
     )
-    print(f"{'ratio':58s} {'median':>7s}  {'min - max':>13s}  n", file=file)
+    print(f"{'ratio':58s} {'median':>7s}  {'min - max':>13s}  {'paired':>13s}  n", file=file)
     for k, r in result["ratios"].items():
         tag = "" if r["headline"] else "  (peer defaults)"
-        print(f"{k:58s} {r['median']:7.2f}  {r['min']:5.2f} - {r['max']:5.2f}  {r['n_repeats']}{tag}", file=file)
+        print(
+            f"{k:58s} {r['median']:7.2f}  {r['min']:5.2f} - {r['max']:5.2f}  {r['paired_min']:5.2f} - "
+            f"{r['paired_max']:5.2f}  {r['n_repeats']}{tag}",
+            file=file,
+        )
     for c, s in result["server"].items():
         for k in ("shared", "per_completion"):
             v = s[k]

@@ -6,9 +6,12 @@ scored group, a reward call, a burst of requests, a whole training call); the tw
 makes `repeats` runs. With rate = work / seconds of a run:
 
 - `median` is the ratio of the medians, median(rate_A) / median(rate_B);
-- `min` and `max` are the extremes of the per-run ratios rate_A[i] / rate_B[i], where run i of A and run i of B
-  were measured unit by unit side by side; the median ratio always lies between them, and a noisy machine shows
-  up as a wide range.
+- `min` and `max` bound it by each arm's extremes, min(rate_A) / max(rate_B) and max(rate_A) / min(rate_B): the
+  ratio had the slowest run of one arm met the fastest of the other. The median always lies inside, and a noisy
+  machine widens the range, since any arm whose speed varies widens it;
+- `per_run`, `paired_min`, `paired_max`: the per-run ratios rate_A[i] / rate_B[i] (run i of A and of B measured
+  side by side), always inside [min, max]. They are tighter, but they miss shifts that last longer than a run:
+  on a machine shared with other jobs, two runs' paired ranges often exclude each other's median.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEFINITION = (
-    "median = median(rate_A) / median(rate_B); min, max = extremes of the per-run ratios rate_A[i] / rate_B[i]; "
-    "A and B alternate unit by unit within each run (A B, B A, ...) after one untimed warm-up unit each"
+    "median = median(rate_A) / median(rate_B); min = min(rate_A) / max(rate_B); max = max(rate_A) / min(rate_B); "
+    "paired_min, paired_max = extremes of the per-run ratios rate_A[i] / rate_B[i]; A and B alternate unit by unit "
+    "within each run (A B, B A, ...) after one untimed warm-up unit each"
 )
 
 
@@ -84,10 +88,12 @@ def ratio(a: dict, b: dict, names: tuple[str, str], settings: dict, peer_default
     per_run = [x / y for x, y in zip(a["runs"], b["runs"])]
     rec = {
         "median": a["median"] / b["median"],
-        "min": min(per_run),
-        "max": max(per_run),
+        "min": a["min"] / b["max"],
+        "max": a["max"] / b["min"],
         "n_repeats": len(per_run),
         "per_run": per_run,
+        "paired_min": min(per_run),
+        "paired_max": max(per_run),
         "headline": not peer_defaults,
         "compares": "B at the peer's defaults: not the same work" if peer_defaults else "the same work",
         "a": names[0],
@@ -101,10 +107,10 @@ def ratio(a: dict, b: dict, names: tuple[str, str], settings: dict, peer_default
     if cpu is not None:
         ca, cb = cpu
         per_cpu = [y / x for x, y in zip(ca, cb)]
-        rec["cpu_time"] = {
+        rec["cpu_time"] = {  # rate = work / CPU seconds, so A over B is B's seconds over A's
             "median": statistics.median(cb) / statistics.median(ca),
-            "min": min(per_cpu),
-            "max": max(per_cpu),
+            "min": min(cb) / max(ca),
+            "max": max(cb) / min(ca),
             "per_run": per_cpu,
             "definition": "the same ratio from CPU seconds instead of wall-clock: with one torch thread it moves "
             "less when other jobs share the cores; the headline stays wall-clock",

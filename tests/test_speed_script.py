@@ -37,7 +37,7 @@ def test_bench_quick_run_writes_every_ratio_with_its_spread_and_settings(tmp_pat
     for name, r in ratios.items():
         assert {"median", "min", "max", "n_repeats", "settings", "sides", "per_run"} <= set(r), name
         assert r["n_repeats"] == 2 == len(r["per_run"]), name
-        assert 0 < r["min"] <= r["median"] <= r["max"], name
+        assert 0 < r["min"] <= r["paired_min"] <= r["median"] <= r["paired_max"] <= r["max"], name
         assert r["settings"]["threads"] == last["run"]["threads"], name
         for s in r["sides"].values():
             assert len(s["runs"]) == r["n_repeats"] and s["min"] <= s["median"] <= s["max"], name
