@@ -31,7 +31,7 @@ data: $(STAMP)  ## fetch, join, extract and verify every Hub dataset of PROFILE 
 preflight: $(STAMP)  ## every source, benchmark and the engine config of PROFILE checked on a few rows; exit 1 on failure
 	$(BIN)/python -m brlib.preflight configs/$(PROFILE).yaml
 
-bench: $(STAMP)  ## speed benchmarks (prefix sharing, group scoring, vs TRL, vs a long-CoT judge); JSON on the last line
+bench: $(STAMP)  ## speed ratios, same work on both sides, 5 interleaved runs each (prefix sharing, GRPO reward, /score server, vs TRL, vs a long-CoT judge); JSON on the last line
 	$(BIN)/python benchmarks/speed.py --out outputs/bench.json
 
 lab: $(STAMP)  ## JupyterLab on this environment (kernel "brlib (.venv)"), bound to localhost
