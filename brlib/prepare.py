@@ -35,12 +35,15 @@ def hub_layouts(plan: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns 1 when any dataset could not be prepared."""
-    import datasets
+    from brlib.data.hub import no_datasets_bars
 
+    with no_datasets_bars():  # one "Generating train split" bar per file would bury the report
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     from brlib.data.hub import LayoutError, prepare
     from brlib.preflight.__main__ import plan
-
-    datasets.disable_progress_bars()
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", type=Path)

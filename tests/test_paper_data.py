@@ -32,9 +32,13 @@ def replica(tmp_path_factory):
     os.environ["HF_HOME"] = str(home)
     os.environ.pop("HF_HUB_CACHE", None)
     os.environ.pop("BRLIB_DATA_DIR", None)
+    import datasets
+
     from brlib.prepare import main as prepare
 
+    datasets.enable_progress_bars()
     assert prepare([str(ROOT / "configs" / "paper.yaml"), "--offline"]) == 0
+    assert datasets.is_progress_bar_enabled(), "the CLI must restore the bars it silenced (callers share the process)"
     yield home
     for k, v in old.items():
         if v is None:

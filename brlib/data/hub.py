@@ -12,6 +12,7 @@ found, and the command that fixes it. No loader ever downloads or extracts on it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,6 +63,20 @@ class Located:
     rows: list[Path]
     media_root: Path | None
     revision: str
+
+
+@contextlib.contextmanager
+def no_datasets_bars():
+    """Silence `datasets` progress bars for a CLI's run and restore them after (brlib.prepare, brlib.preflight)."""
+    import datasets
+
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
 
 
 def hf_home() -> Path:

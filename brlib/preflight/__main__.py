@@ -68,12 +68,17 @@ def plan(config: Path, backbone: str | None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; prints the table and returns 1 when any check fails."""
-    import datasets
+    from brlib.data.hub import no_datasets_bars
+
+    with no_datasets_bars():  # one "Generating train split" bar per file would bury the table
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     from transformers import AutoProcessor
 
     from brlib.data.collate import PairCollator
 
-    datasets.disable_progress_bars()  # one "Generating train split" bar per file would bury the table
     from brlib.preflight.checks import check_benchmark, check_source, table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
