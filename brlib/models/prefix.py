@@ -97,12 +97,14 @@ class SharedPrefixCollator(PairCollator):
         rows, images, resp_len = [], [], []
         for prompt, responses, imgs, *rest in groups:
             history = rest[0] if rest else ()
-            texts = self.texts(prompt, responses, len(imgs), 0, history)
+            system = rest[1] if len(rest) > 1 else None  # the criterion: part of the shared prefix
+            if not all(isinstance(r, str) for r in responses):
+                raise ValueError("prefix sharing packs text responses only; score media responses one by one")
+            texts = self.texts(prompt, responses, len(imgs), 0, history, system)
             raw = [tok(t, add_special_tokens=False).input_ids for t in texts]  # image slots not yet expanded
             cut = min(len(r) for r in raw) - 1  # every branch keeps at least its last token
-            cut = min(
-                cut, len(self._prompt_ids(prompt, len(imgs), history))
-            )  # structural: share the prompt, not responses
+            # structural: share the prompt (and the criterion), not responses
+            cut = min(cut, len(self._prompt_ids(prompt, len(imgs), history, system)))
             for r in raw[1:]:
                 cut = min(cut, common_prefix(raw[0], r))
             pil = [open_image(im) for im in imgs]
@@ -153,10 +155,11 @@ class SharedPrefixCollator(PairCollator):
             out["image_grid_thw"] = torch.cat([e["image_grid_thw"] for e in images])
         return out
 
-    def _prompt_ids(self, prompt: str, n_images: int, history=()) -> list[int]:
+    def _prompt_ids(self, prompt: str, n_images: int, history=(), system=None) -> list[int]:
         """Token ids of the prompt template up to and including the assistant header (the structural cut)."""
         history = [{**m, "content": self.escape(m["content"])} for m in history]
-        msgs = conversation(self.escape(prompt), "", n_images, 0, history)[:-1]
+        system = None if system is None else self.escape(system)
+        msgs = conversation(self.escape(prompt), "", n_images, 0, history, system)[:-1]
         text = self.processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
@@ -177,9 +180,15 @@ class SharedPrefixCollator(PairCollator):
         return out
 
     def check(self, pair: Pair) -> str | None:
-        """As the naive collator; a video pair is a counted drop here (the packed row encodes images only)."""
-        return "video with prefix sharing (not supported)" if pair.video else super().check(pair)
+        """As the naive collator; video, audio and media responses are a counted drop here (the packed row encodes
+        a prompt's images and text responses only)."""
+        if isinstance(pair.video, list) and not pair.video and not pair.audio:
+            if isinstance(pair.chosen, str) and isinstance(pair.rejected, str):
+                return super().check(pair)
+        what = "video" if pair.video else "audio" if pair.audio else "media response"
+        return f"{what} with prefix sharing (not supported)"
 
     def __call__(self, pairs: list[Pair]) -> dict:
         """Training batches: each pair is a group of two, so scores are B chosen then B rejected, as naive."""
-        return self.encode_groups([(p.prompt, [p.chosen, p.rejected], p.images, p.history) for p in pairs])
+        groups = [(p.prompt, [p.chosen, p.rejected], p.images, p.history, p.criterion) for p in pairs]
+        return self.encode_groups(groups)

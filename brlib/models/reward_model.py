@@ -54,9 +54,14 @@ class RewardModel(nn.Module):
             from brlib.models.prefix import register_flex
 
             register_flex()
-        backbone = transformers.AutoModel.from_pretrained(
-            str(path_or_id), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
-        )
+        from brlib.models import omni_backbone
+
+        if omni_backbone.is_full_omni(path_or_id):  # Qwen2.5-Omni: its thinker, without the speech generator
+            backbone = omni_backbone.load_thinker(path_or_id, dtype=dtype, use_safetensors=True, **kwargs)
+        else:
+            backbone = transformers.AutoModel.from_pretrained(
+                str(path_or_id), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs
+            )
         processor = transformers.AutoProcessor.from_pretrained(str(path_or_id), trust_remote_code=trust_remote_code)
         local = Path(path_or_id)
         head_file = local / HEAD_WEIGHTS
@@ -99,7 +104,13 @@ class RewardModel(nn.Module):
         return out
 
     def position_ids(
-        self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None, second_per_grid_ts=None
+        self,
+        input_ids,
+        attention_mask,
+        image_grid_thw=None,
+        video_grid_thw=None,
+        second_per_grid_ts=None,
+        feature_attention_mask=None,
     ):
         """Positions that depend only on the real tokens, so left and right padding give the same scores."""
         text_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
@@ -107,6 +118,12 @@ class RewardModel(nn.Module):
             return text_pos
         if image_grid_thw is None and video_grid_thw is None:
             return text_pos.unsqueeze(0).expand(3, -1, -1)  # (3, B, T) M-RoPE with equal sections
+        if getattr(self.backbone.config, "model_type", "") == "qwen2_5_omni_thinker":  # its own rule (audio spans)
+            seqlens = None if feature_attention_mask is None else feature_attention_mask.sum(-1)
+            pos, _ = self.backbone.get_rope_index(
+                input_ids, image_grid_thw, video_grid_thw, attention_mask, False, seqlens, second_per_grid_ts
+            )
+            return pos  # (3, B, T)
         cfg = self.backbone.config
         mm_types = (input_ids == cfg.image_token_id).long() + 2 * (input_ids == cfg.video_token_id).long()
         pos, _ = self.backbone.get_rope_index(
@@ -138,6 +155,8 @@ class RewardModel(nn.Module):
         flat_mask: torch.Tensor | None = None,
         branch_shift: torch.Tensor | None = None,
         response_len: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Rewards (B,) read at each sequence's last non-padding token; divided by log(len + 1) of the response when
         the model was trained with length normalisation (so evaluation ranks what training ranked).
@@ -153,7 +172,8 @@ class RewardModel(nn.Module):
             )
         else:
             video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
-            scores = self._forward_naive(input_ids, attention_mask, pixel_values, image_grid_thw, *video)
+            audio = (input_features, feature_attention_mask)
+            scores = self._forward_naive(input_ids, attention_mask, pixel_values, image_grid_thw, *video, *audio)
         if self.length_norm:
             if response_len is None:
                 raise ValueError("this reward model is length-normalised: pass response_len (the collators do)")
@@ -161,17 +181,29 @@ class RewardModel(nn.Module):
         return scores
 
     def _forward_naive(
-        self, input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw, sec_per_t
+        self,
+        input_ids,
+        attention_mask,
+        pixel_values,
+        image_grid_thw,
+        pixel_values_videos,
+        video_grid_thw,
+        sec_per_t,
+        input_features=None,
+        feature_attention_mask=None,
     ):
         vision = {}
         if pixel_values is not None:
             vision.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
         if pixel_values_videos is not None:
             vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
+        if input_features is not None:  # an omni backbone's audio clips (mel features, their valid frames)
+            vision.update(input_features=input_features, feature_attention_mask=feature_attention_mask)
+        grids = (image_grid_thw, video_grid_thw, sec_per_t, feature_attention_mask)
         out = self.backbone(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            position_ids=self.position_ids(input_ids, attention_mask, image_grid_thw, video_grid_thw, sec_per_t),
+            position_ids=self.position_ids(input_ids, attention_mask, *grids),
             use_cache=False,
             **vision,
         )
