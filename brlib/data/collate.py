@@ -294,7 +294,8 @@ class PairCollator:
             videos.append((len(frames), frame_sizes.pop()))
         for a in p.audios:
             if not self.max_samples:
-                return bad("audio on a model without an audio encoder")
+                return bad("audio on a model without an audio encoder", "this model has no audio encoder: it "
+                           "cannot score audio (train on an omni backbone, brlib.models.omni_backbone)")  # fmt: skip
             try:
                 samples = read_audio(a)
             except ValueError as e:
