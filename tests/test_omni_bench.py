@@ -189,3 +189,52 @@ def test_training_skips_and_counts_ties(tmp_path):
             assert n_tie == 0 and reports["omni"].reasons["tie (loss ties: skip)"] > 0
         else:
             assert n_tie > 0 and not any(k.startswith("tie") for k in reports["omni"].reasons)
+
+
+@pytest.mark.parametrize("name", ["omni_table02_with_ties", "omni_table03_without_ties"])
+def test_overall_is_the_mean_over_supported_tasks_on_every_reported_row(name):
+    """Our Overall rule (tasks a model does not support are '-' and left out) gives every printed Overall."""
+    from brlib.bench.omni_rewardbench import _overall
+    from brlib.experiments.omni import COLUMNS, paper_rows
+
+    rep = paper_rows(name)
+    for _, row in rep[rep.model != "Average"].iterrows():
+        per = {t: "-" if row[c] != row[c] else {"acc_printed": row[c]} for t, c in COLUMNS.items()}  # NaN: "-"
+        got = _overall(per, ["acc_printed"])
+        assert abs(got["overall_printed"] - row["overall"]) < 0.006, (
+            row["model"],
+            got["overall_printed"],
+            row["overall"],
+        )
+        assert len(got["tasks_in_overall"]) in (7, 9)
+
+
+def test_omni_reward_data_rows(tmp_path):
+    """Criterion from the leading system turn (or a system column); an empty one is a counted drop; generation
+    rows (candidates in `images`, the prompt as both answers) become media responses; `use_criterion=False`."""
+    from brlib.data.media import Media
+    from brlib.data.sources import load_source
+    from brlib.world.omni_writers import write_omni_data
+
+    write_omni_data(generate_omni(4, 0, ["T2T", "TI2T", "T2I", "T2V"]), tmp_path)
+    pairs, rep = load_source("omni_reward_data", str(tmp_path), image_root=str(tmp_path))
+    assert rep.dropped == 0 and {type(p.chosen).__name__ for p in pairs} == {"str", "Media"}
+    t2i = [p for p in pairs if isinstance(p.chosen, Media) and p.chosen.kind == "image"]
+    clips = [p for p in pairs if isinstance(p.chosen, Media) and p.chosen.kind == "video"]
+    assert t2i and all(p.criterion and p.prompt.startswith("Draw") and not p.images for p in t2i)
+    assert clips and all(p.criterion is None and len(p.chosen.source) == 8 for p in clips)  # VideoDPO: no criterion
+    assert all(p.criterion for p in pairs if isinstance(p.chosen, str))
+    blind, _ = load_source("omni_reward_data", str(tmp_path), image_root=str(tmp_path), use_criterion=False)
+    assert all(p.criterion is None for p in blind) and len(blind) == len(pairs)
+    import pandas as pd
+
+    f = tmp_path / "Omni-Skywork-Reward-Preference" / "train-00000-of-00001.parquet"
+    df = pd.read_parquet(f)
+    conv = list(df.loc[0, "conversations"])
+    df.at[0, "conversations"] = [{"from": "system", "value": " "}] + [dict(t) for t in conv[1:]]
+    df.at[1, "conversations"] = [dict(t) for t in list(df.loc[1, "conversations"])[1:]]  # no system turn ...
+    df["system"] = [None, "Prefer a formal, professional tone."] + [None] * (len(df) - 2)  # ... but a column
+    df.to_parquet(f)
+    pairs, rep = load_source("omni_reward_data", str(f))
+    assert rep.reasons == {"no pair (empty criterion)": 1}
+    assert pairs[0].criterion == "Prefer a formal, professional tone."

@@ -119,8 +119,6 @@ def _row(t: str, r: dict, where: str, root: Path, frames: dict) -> BenchRow:
             responses.append(Media(kind, src, n_frames=frames["T2V"] if kind == "video" else None))
     row = BenchRow(text(r, "prompt", where), responses, 0 if LABELS[label] >= 0 else 1, category=t, uid=where)
     row.criterion, row.tie = criterion, LABELS[label] == 0
-    key = "\x00".join([row.prompt, *(_key(r.source) if isinstance(r, Media) else r for r in responses)])
-    row.group_id = f"{t}:" + hashlib.sha1(key.encode()).hexdigest()[:16]  # the response pair, across criteria
     if t in ("TI2T", "TI2I"):
         row.images = [_media(r.get("image"), r.get("image_path"), root, where, "image")]
     if t == "TV2T":
@@ -128,6 +126,9 @@ def _row(t: str, r: dict, where: str, root: Path, frames: dict) -> BenchRow:
     if t == "TA2T":
         row.audio = [_media(r.get("audio"), r.get("audio_path"), root, where, "audio")]
     row.layout = "missing" if any(isinstance(p, Path) and not p.exists() for p in _paths(row)) else "hub"
+    inputs = [*row.images, *row.audio, *([row.video.source] if row.video else [])]
+    key = [row.prompt, *(_key(r.source) if isinstance(r, Media) else r for r in responses), *map(_key, inputs)]
+    row.group_id = f"{t}:" + hashlib.sha1("\x00".join(key).encode()).hexdigest()[:16]  # the pair, across criteria
     return row
 
 
