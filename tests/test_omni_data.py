@@ -169,3 +169,22 @@ def test_full_qwen25_omni_checkpoints_give_their_thinker(tmp_path):
     batch = col([Pair("q", "a", "b", audio=[beep()])])
     with torch.no_grad():
         assert torch.allclose(rm(**batch), again(**batch))
+
+
+def test_prefix_sharing_keeps_the_criterion_and_counts_what_it_cannot_pack(vl_processor):
+    """The criterion is part of the shared prefix (the structural cut includes the system turn); clips, sounds and
+    media responses are a counted drop for a packed training batch (the scorer scores them one by one)."""
+    from brlib.models.prefix import SharedPrefixCollator
+
+    col = SharedPrefixCollator(vl_processor)
+    p = Pair("What is 2 plus 2?", "4", "It is five.", criterion="Prefer the concise answer.")
+    assert col.check(p) is None
+    ids = col._prompt_ids(p.prompt, 0, (), p.criterion)
+    text = vl_processor.tokenizer.decode(ids)
+    assert "Prefer the concise answer." in text and text.rstrip().endswith("assistant")
+    batch = col([p])
+    assert batch["read_index"].shape == (1, 2)
+    assert col.check(Pair("q", "a", "b", video=frames(4))) == "video with prefix sharing (not supported)"
+    assert col.check(Pair("q", "a", "b", audio=[beep()])) == "audio with prefix sharing (not supported)"
+    media = Pair("Draw.", Media("image", frames(1)[0]), Media("image", frames(2)[1]))
+    assert col.check(media) == "media response with prefix sharing (not supported)"
