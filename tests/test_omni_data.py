@@ -184,7 +184,34 @@ def test_prefix_sharing_keeps_the_criterion_and_counts_what_it_cannot_pack(vl_pr
     assert "Prefer the concise answer." in text and text.rstrip().endswith("assistant")
     batch = col([p])
     assert batch["read_index"].shape == (1, 2)
-    assert col.check(Pair("q", "a", "b", video=frames(4))) == "video with prefix sharing (not supported)"
+    assert col.check(Pair("q", "a", "b", video=frames(4))) is None  # the clip is encoded once, in the prefix
     assert col.check(Pair("q", "a", "b", audio=[beep()])) == "audio with prefix sharing (not supported)"
     media = Pair("Draw.", Media("image", frames(1)[0]), Media("image", frames(2)[1]))
     assert col.check(media) == "media response with prefix sharing (not supported)"
+
+
+@pytest.mark.parametrize("backbone", ["vl", "omni"])
+def test_a_clip_in_the_shared_prefix_gives_the_naive_scores(backbone, omni_rm, tmp_path):
+    """Video pairs packed [criterion + clip + question | chosen | rejected]: the clip is encoded once, positions
+    (temporal M-RoPE with each clip's own rate) restart after the prefix, and the scores are the naive ones."""
+    from brlib.models.prefix import SharedPrefixCollator
+    from brlib.models.reward_model import RewardModel
+
+    if backbone == "omni":
+        rm = omni_rm
+    else:
+        from brlib.experiments import profiles
+
+        rm = RewardModel.from_pretrained(profiles.backbone(profiles.load("tiny", smoke=True), "qwen2_5_vl", "xxs"))
+        rm.eval()
+    pairs = [
+        Pair("Which way does it move?", "Right.", "It moves to the left, slowly.", video=frames(4), video_fps=1.0,
+             criterion="Prefer the concise answer."),
+        Pair("What is shown?", "A blue square.", "Nothing.", video=frames(6), images=[frames(1)[0]]),
+    ]  # fmt: skip
+    naive, shared = PairCollator(rm.processor), SharedPrefixCollator(rm.processor)
+    assert all(shared.check(p) is None for p in pairs)
+    packed = shared(pairs)
+    assert packed["pixel_values_videos"].shape[0] * 2 == naive(pairs)["pixel_values_videos"].shape[0]  # once
+    with torch.no_grad():
+        assert torch.allclose(rm(**packed), rm(**naive(pairs)), atol=1e-4)

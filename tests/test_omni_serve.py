@@ -148,3 +148,13 @@ def test_demo_request_with_a_criterion_and_pictures(vl):
     pics = [Image.new("RGB", (84, 84), (200, 20, 20)), Image.new("RGB", (84, 84), (20, 20, 200))]
     out = score_request(vl, None, "Draw a red square.", pics, criterion="Red wins.")
     assert out["responses"] == ["(picture 1)", "(picture 2)"] and len(out["scores"]) == 2
+
+
+def test_a_clip_prompt_scores_the_same_grouped_or_one_by_one(vl):
+    clip = Media("video", {"bytes": _gif(8), "path": None}, n_frames=4)
+    responses = ["Right.", "It moves left, slowly."]
+    grouped = vl.score([], "Which way does it move?", responses, video=clip, criterion=CRIT)
+    alone = vl.score_items([("Which way does it move?", r, [], clip, (), {"system": CRIT}) for r in responses])
+    assert np.allclose(grouped, alone, atol=1e-4)
+    with pytest.raises(OverBudget, match="frame budget"):
+        vl.score([], "q", responses, video=Media("video", {"bytes": _gif(40), "path": None}))

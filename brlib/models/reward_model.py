@@ -167,8 +167,9 @@ class RewardModel(nn.Module):
         misspelt `pixel_value=` must not quietly give a text-only score.
         """
         if read_index is not None:
+            video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
             scores = self._forward_shared(
-                input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw
+                input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw, *video
             )
         else:
             video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
@@ -216,11 +217,26 @@ class RewardModel(nn.Module):
             scores = scores + self._vision_anchor(hidden)
         return scores
 
-    def _forward_shared(self, input_ids, mask4d, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw):
+    def _forward_shared(
+        self,
+        input_ids,
+        mask4d,
+        flat_mask,
+        branch_shift,
+        read_index,
+        pixel_values,
+        image_grid_thw,
+        pixel_values_videos=None,
+        video_grid_thw=None,
+        sec_per_t=None,
+    ):
         from brlib.models.prefix import attention_for
 
         vision = {} if pixel_values is None else {"pixel_values": pixel_values, "image_grid_thw": image_grid_thw}
-        pos = self.position_ids(input_ids, flat_mask, image_grid_thw) - branch_shift  # (3, B, T) or (B, T)
+        if pixel_values_videos is not None:  # the prompt's clip, encoded once in the shared prefix
+            vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
+        pos = self.position_ids(input_ids, flat_mask, image_grid_thw, video_grid_thw, sec_per_t)
+        pos = pos - branch_shift  # (3, B, T) or (B, T)
         pos = pos.clamp(min=0)
         dtype = (
             torch.get_autocast_dtype(input_ids.device.type)

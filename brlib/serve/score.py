@@ -251,28 +251,30 @@ class RewardScorer:
         imgs = [open_image(im) for im in images]
         self.check(prompt, list(responses), [im.size for im in imgs], criterion)
         extra = {"system": criterion, "audio": list(audio or [])}
-        if bool(video) or bool(audio) or not all(isinstance(r, str) for r in responses):
-            clip = video if video is not None else []
+        clip = video if video is not None else []
+        if audio or not all(isinstance(r, str) for r in responses):
             return self.score_items([(prompt, r, imgs, clip, (), extra) for r in responses])
         if self.prefix_sharing and len(responses) > 1 and self.model.attn_implementation() in SHAREABLE:
-            sizes = [im.size for im in imgs]
-            packed = self.collator.length(prompt, "", sizes, system=criterion) + sum(
+            reason, sizes, videos, _, detail = self.collator.measure(parts((prompt, "", imgs, clip, (), extra)))
+            if reason:
+                raise (OverBudget if "budget" in reason else InputError)(detail)
+            packed = self.collator.length(prompt, "", sizes, system=criterion, video_sizes=videos) + sum(
                 self.collator.response_len(r) + 2 for r in responses
             )
             if packed <= self.max_tokens:
-                return self.score_group(imgs, prompt, responses, criterion)
-        return self.score_items([(prompt, r, imgs, [], (), extra) for r in responses])
+                return self.score_group(imgs, prompt, responses, criterion, clip)
+        return self.score_items([(prompt, r, imgs, clip, (), extra) for r in responses])
 
     @torch.inference_mode()
     def score_group(
-        self, images: list, prompt: str, responses: list[str], criterion: str | None = None
+        self, images: list, prompt: str, responses: list[str], criterion: str | None = None, video=None
     ) -> list[float]:
-        """Score G responses to one prompt in one packed row: one prefill of criterion, prompt and images, G short
-        branches.
+        """Score G responses to one prompt in one packed row: one prefill of criterion, prompt, images and clip, G
+        short branches.
 
         Used for GRPO groups (benchmarks/speed.py measures it against G separate sequences)."""
         device = next(self.model.parameters()).device
-        batch = self.shared.encode_groups([(prompt, list(responses), list(images), (), criterion)])
+        batch = self.shared.encode_groups([(prompt, list(responses), list(images), (), criterion, video or [])])
         batch = {k: v.to(device) for k, v in batch.items()}
         return self.model(**batch).float().cpu().tolist()
 
