@@ -92,7 +92,7 @@ def test_unsupported_tasks_are_dashes_and_left_out_of_overall():
 def test_heldout_epsilon_is_chosen_on_the_other_half(tmp_path):
     rows = _rows(tmp_path)
     got = task_metrics(rows, S)["acc_with_ties_heldout_eps"]
-    folds = [[i for i, r in enumerate(rows) if __import__("zlib").crc32(r.uid.encode()) % 2 == k] for k in (0, 1)]
+    folds = [[i for i, r in enumerate(rows) if __import__("zlib").crc32(r.group_id.encode()) % 2 == k] for k in (0, 1)]
     right = 0.0
     for k in (0, 1):
         src, dst = folds[1 - k], folds[k]

@@ -8,7 +8,7 @@ Official rules (OmniReward code @ cc81185: run_exp.py, utils/video_utils.py, Omn
 - **w/ ties**, scalar models: tie calibration (brlib.bench.ties): the best three-way accuracy over thresholds taken
   from the task's own |s1 - s2| (an oracle chosen per task); we group equal |m| and score the "no tie" state, as the
   algorithm intends, and also report what the released code's loop returns (`acc_with_ties_official_code`) and a
-  held-out threshold (ours: `acc_with_ties_heldout_eps`, epsilon from the other half of the task's rows);
+  held-out threshold (ours: `acc_with_ties_heldout_eps`, epsilon from the other half of the task's pairs);
 - generative judges: a 3-way verdict per row (`[[A]]`/`[[B]]`/`[[C]]` or `\\boxed{...}`; both A and B, or none,
   is unparsable and counts as wrong); w/ ties = exact match over all rows, w/o ties = over the non-tie rows;
 - **Overall** = unweighted mean over the tasks the model supports; an unsupported task (every score row null) is
@@ -150,8 +150,9 @@ def labels(rows: list[BenchRow]) -> list[int]:
 
 
 def _fold(row: BenchRow) -> int:
-    """A stable half of the rows (by the row's location), for the held-out threshold."""
-    return zlib.crc32(row.uid.encode()) % 2
+    """A stable half of the rows for the held-out threshold: by response pair (all criteria of a pair in one half, so
+    no pair's margin helps choose the threshold it is scored with), from its content, not from where the file is."""
+    return zlib.crc32(row.group_id.encode()) % 2
 
 
 def task_metrics(rows: list[BenchRow], scores: list[list[float]]) -> dict:
