@@ -8,7 +8,9 @@ from typing import Callable
 import torch
 
 from brlib import bench
-from brlib.data import Pair, PairCollator, open_image
+from brlib.data import Pair, PairCollator
+from brlib.data.collate import pair_items
+from brlib.data.media import Media
 
 
 def token_batches(lengths: list[int], max_tokens: int | None, batch_size: int) -> list[list[int]]:
@@ -27,15 +29,8 @@ def token_batches(lengths: list[int], max_tokens: int | None, batch_size: int) -
 
 
 def item_lengths(collator: PairCollator, items: list[tuple]) -> list[int]:
-    """Tokens of each (prompt, response, images[, video[, history]]) item, image and video tokens included."""
-    out = []
-    for p, r, imgs, *rest in items:
-        frames = rest[0] if rest else []
-        video = (len(frames), open_image(frames[0]).size) if frames else None
-        out.append(
-            collator.length(p, r, [open_image(im).size for im in imgs], video, rest[1] if len(rest) > 1 else ())
-        )
-    return out
+    """Tokens of each collator item, image, video and audio tokens included (PairCollator.item_length)."""
+    return [collator.item_length(it) for it in items]
 
 
 @torch.no_grad()  # not inference_mode: ZeRO-3 and FSDP gather parameters into tensors that must stay usable
@@ -58,9 +53,8 @@ def score_responses(
 
 def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: int = 32):
     """Scores of the chosen and rejected responses, as two float tensors (N,). Used in: 00_quickstart.ipynb."""
-    items = [(p.prompt, p.chosen, p.images, p.video, p.history) for p in pairs]
-    items += [(p.prompt, p.rejected, p.images, p.video, p.history) for p in pairs]
-    scores = score_responses(model, collator, items, batch_size)
+    chosen, rejected = zip(*(pair_items(p) for p in pairs)) if pairs else ((), ())
+    scores = score_responses(model, collator, list(chosen) + list(rejected), batch_size)
     return scores[: len(pairs)], scores[len(pairs) :]
 
 
@@ -98,18 +92,21 @@ def benchmark_scores(
 ) -> list[list[float]]:
     """Per-row response scores from a RewardModel (batched, `max_tokens` per batch) or any scorer callable.
 
-    Video rows (MM-RLHF-RewardBench) are scored with their frames through the video path, never as text: a scorer
-    callable is then called with `video=frames` and must accept it."""
+    Video rows (MM-RLHF-RewardBench, Omni-RewardBench) are scored with their frames through the video path, never
+    as text; a scorer callable is then called with `video=frames` and must accept it, as it must accept
+    `criterion=` and `audio=` for rows that have them (Omni-RewardBench)."""
     if callable(model_or_scorer) and not isinstance(model_or_scorer, torch.nn.Module):
-        return [
-            list(model_or_scorer(r.prompt, r.responses, r.images, video=r.video))
-            if r.video
-            else list(model_or_scorer(r.prompt, r.responses, r.images))
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            kw = {"video": r.video} if (isinstance(r.video, Media) or r.video) else {}
+            kw.update({"criterion": r.criterion} if r.criterion is not None else {})
+            kw.update({"audio": r.audio} if r.audio else {})
+            out.append(list(model_or_scorer(r.prompt, r.responses, r.images, **kw)))
+        return out
     model = model_or_scorer
     collator = collator or PairCollator(model.processor, max_length=1 << 30)
-    items = [(r.prompt, resp, r.images, r.video) for r in rows for resp in r.responses]
+    extra = lambda r: {"system": r.criterion, "audio": r.audio, "video_fps": r.video_fps}  # noqa: E731
+    items = [(r.prompt, resp, r.images, r.video, (), extra(r)) for r in rows for resp in r.responses]
     flat = score_responses(model, collator, items, batch_size, max_tokens).tolist()
     out, k = [], 0
     for r in rows:

@@ -229,14 +229,28 @@ def test_misaligned_score_files_are_rejected(vl_file, tmp_path):
         bench.metrics("vl_rewardbench", rows, [[1, 0, 2]] + [[1, 0]] * 7)
 
 
+def _omni_bench(out, n_pairs: int) -> dict:
+    """The tiny Omni-RewardBench (brlib.world.omni), which the catalog leaves to its own writer."""
+    from brlib.world.omni import generate_omni
+    from brlib.world.omni_writers import write_omni_bench
+
+    write_omni_bench(generate_omni(n_pairs, 0), out)
+    return {"omni_rewardbench": str(out)}
+
+
+def _length(response) -> float:
+    """A stand-in score: a text response's length (media responses: 0)."""
+    return float(len(response)) if isinstance(response, str) else 0.0
+
+
 def test_every_tiny_benchmark_loads_and_scores(tmp_path):
     from brlib.world import catalog
 
-    paths = catalog.write_benchmarks(tmp_path, seed=0, scale=0.2)
+    paths = {**catalog.write_benchmarks(tmp_path, seed=0, scale=0.2), **_omni_bench(tmp_path / "omni", 2)}
     assert set(paths) == set(bench.BENCHMARKS)
     for name, path in paths.items():
         rows = bench.load(name, path)
-        m = bench.metrics(name, rows, [[float(len(x)) for x in r.responses] for r in rows])
+        m = bench.metrics(name, rows, [[_length(x) for x in r.responses] for r in rows])
         assert m["n"] == len(rows) > 0 and m["categories"], name
 
 
@@ -244,9 +258,9 @@ def test_every_tiny_benchmark_loads_and_scores(tmp_path):
 def test_cli_computes_every_benchmark_from_a_score_file(name, tmp_path):
     from brlib.world import catalog
 
-    path = catalog.write_benchmarks(tmp_path / "b", seed=1, scale=0.1)[name]
+    path = {**catalog.write_benchmarks(tmp_path / "b", seed=1, scale=0.1), **_omni_bench(tmp_path / "omni", 1)}[name]
     rows = bench.load(name, path)
-    scores = [[float(len(x)) for x in r.responses] for r in rows]
+    scores = [[_length(x) for x in r.responses] for r in rows]
     cli = _cli("--benchmark", name, "--data", path, "--scores", _scores_file(tmp_path / "s.jsonl", scores))
     assert cli == json.loads(json.dumps(bench.metrics(name, rows, scores)))
     assert list(cli)[0] == "benchmark" and cli["n"] == len(rows) and cli["categories"]

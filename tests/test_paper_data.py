@@ -176,3 +176,28 @@ def test_pair_history_and_interleaving_in_the_template():
     assert [c["type"] for c in msgs[0]["content"]] == ["image", "text", "image", "text"]
     assert [c["type"] for c in conversation("No marker.", "a", 1)[0]["content"]] == ["image", "text"]
     assert json.dumps(Pair("q", "a", "b").history) == "[]"
+
+
+def test_omni_repositories_resolve_by_hub_id(replica):
+    """Notebook 10's paper path: Omni-RewardBench's nine config folders and its extracted media_data.zip,
+    Omni-RewardData's subset folders (criterion from the system turn, generation subsets as media responses), and
+    the full Qwen2.5-Omni layout whose thinker the reward model reads."""
+    from brlib.data.media import Media, read_audio, read_video
+    from brlib.models.reward_model import RewardModel
+
+    rows = bench.load("omni_rewardbench", "HongbangYuan/OmniRewardBench")
+    assert [t for t in bench.OMNI_TASKS if any(r.category == t for r in rows)] == list(bench.OMNI_TASKS)
+    assert {r.layout for r in rows} == {"hub"}  # every media path found under the extracted media_data/
+    by = {r.category: r for r in rows}
+    assert len(read_video(by["TV2T"].video)[0]) == 10 and read_audio(by["TA2T"].audio[0]).size
+    assert len(read_video(by["T2V"].responses[0])[0]) == 5 and open_image(by["T2I"].responses[0].source).size
+    pairs, report = load_source("omni_reward_data")
+    assert report.layout.startswith("hub") and any(isinstance(p.chosen, Media) for p in pairs)
+    assert any(p.criterion for p in pairs) and all(open_image(im).size for p in pairs for im in p.images)
+    from huggingface_hub import snapshot_download
+
+    from brlib.data.hub import hub_cache
+
+    local = snapshot_download("brlib-replica/tiny-Qwen2.5-Omni", cache_dir=hub_cache(), local_files_only=True)
+    rm = RewardModel.from_pretrained(local)
+    assert type(rm.backbone).__name__ == "Qwen2_5OmniThinkerModel"

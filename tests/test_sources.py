@@ -296,10 +296,16 @@ def test_bad_rows_raise_with_file_row_field_or_are_counted_when_lenient(tmp_path
 
 def test_every_source_reads_its_tiny_world_version(tmp_path):
     from brlib.world import catalog
+    from brlib.world.omni import generate_omni
+    from brlib.world.omni_writers import write_omni_data
 
     paths = catalog.write_sources(tmp_path, seed=0, scale=0.05)
+    paths["omni_reward_data"] = str(tmp_path / "omni")  # the tiny Omni-RewardData has its own writer
+    write_omni_data(generate_omni(3, 0), paths["omni_reward_data"])
     assert set(paths) == set(SOURCES)
     for key, path in paths.items():
-        pairs, rep = load_source(key, path)
+        opts = {"image_root": path} if key == "omni_reward_data" else {}
+        pairs, rep = load_source(key, path, **opts)
         assert pairs and rep.read > 0, key
-        assert all((bool(p.images) == (SOURCES[key].modality == "image")) for p in pairs), key
+        if SOURCES[key].modality != "mixed":
+            assert all((bool(p.images) == (SOURCES[key].modality == "image")) for p in pairs), key

@@ -18,10 +18,12 @@ from brlib.bench.multimodal_rewardbench import (
     load_multimodal_rewardbench,
     metrics_multimodal_rewardbench,
 )
+from brlib.bench.omni_rewardbench import TASKS as OMNI_TASKS
+from brlib.bench.omni_rewardbench import load_omni_rewardbench, metrics_omni_rewardbench
 from brlib.bench.rewardbench import load_rewardbench, metrics_rewardbench
 from brlib.bench.rm_bench import load_rm_bench, metrics_rm_bench
 from brlib.bench.vl_rewardbench import VL_CATEGORIES, load_vl_rewardbench, metrics_vl_rewardbench, vl_category
-from brlib.data.hub import HubLayout, LayoutError, data_dir, locate
+from brlib.data.hub import Archive, HubLayout, LayoutError, data_dir, locate
 from brlib.data.pair import Pair, SchemaError
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Benchmark",
     "MM_RLHF_CATEGORIES",
     "MMRB_SUBCATEGORIES",
+    "OMNI_TASKS",
     "VL_CATEGORIES",
     "load",
     "metrics",
@@ -49,6 +52,8 @@ class Benchmark:
     n_responses: int = 2
     split: str = "test"
     local_hint: str = ""  # how to build a benchmark that is not on the Hub
+    by_root: bool = False  # the loader reads the snapshot folder whole (one folder per task config)
+    unsupported_ok: bool = False  # score rows may be null: a task the model cannot take ("-")
 
 
 MMRB_BUILD = (
@@ -79,6 +84,18 @@ BENCHMARKS = {
         load_rewardbench,
         metrics_rewardbench,
         split="filtered",
+    ),
+    "omni_rewardbench": Benchmark(  # one parquet folder per task config; media from media_data.zip
+        HubLayout(
+            "HongbangYuan/OmniRewardBench",
+            {"test": tuple(f"{c}/*.parquet" for c in OMNI_TASKS.values())},
+            (Archive("media_data.zip"),),
+            media="extracted",
+        ),
+        load_omni_rewardbench,
+        metrics_omni_rewardbench,
+        by_root=True,
+        unsupported_ok=True,
     ),
     "rm_bench": Benchmark(
         HubLayout("THU-KEG/RM-Bench", {"train": ("total_dataset.json",)}),
@@ -111,6 +128,8 @@ def load(name: str, path, **opts) -> list[BenchRow]:
     located = locate(layout, b.split)
     if located.media_root is not None:
         opts.setdefault("image_root", located.media_root)
+    if b.by_root:
+        return b.loader(located.snapshot, **opts)
     rows = []
     for f in located.rows:
         rows += b.loader(f, **opts)
@@ -127,6 +146,10 @@ def metrics(name: str, rows: list[BenchRow], scores: list[list[float]], ties: st
         raise ValueError(f"{len(scores)} score rows for {len(rows)} data rows: the files must align by row")
     want = BENCHMARKS[name].n_responses
     for i, s in enumerate(scores):
+        if s is None and BENCHMARKS[name].unsupported_ok:
+            continue  # a task the model cannot take: "-" (the metric checks it is null for the whole task)
+        if s is None:
+            raise ValueError(f"score row {i + 1}: null scores; {name} has no unsupported tasks")
         if len(s) != want:
             raise ValueError(f"score row {i + 1}: {len(s)} scores, {name} rows have {want} responses")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in s):
@@ -153,14 +176,19 @@ def to_pairs(name: str, rows: list[BenchRow]) -> list[Pair]:
             r.group_id,
             r.uid,
             r.video,
+            tie=r.tie,
+            criterion=r.criterion,
+            audio=list(r.audio),
+            video_fps=r.video_fps,
         )
         for r in rows
     ]
 
 
-def read_scores(path) -> list[list[float]]:
+def read_scores(path) -> list[list[float] | None]:
     """Read a scores file: one JSON object per line, {"scores": [...]} with finite numbers (no booleans, strings,
-    NaN or infinities); anything else is a SchemaError naming the line."""
+    NaN or infinities), or {"scores": null} for a row of a task the model cannot take; anything else is a
+    SchemaError naming the line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -178,6 +206,9 @@ def read_scores(path) -> list[list[float]]:
         if not isinstance(row, dict) or "scores" not in row:
             raise SchemaError(f"{where}: expected an object with field 'scores'")
         s = row["scores"]
+        if s is None:  # a task the model cannot take (Omni-RewardBench: "-"); `metrics` decides if that is allowed
+            out.append(None)
+            continue
         ok = isinstance(s, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in s)
         if not ok or not all(math.isfinite(x) for x in s):
             raise SchemaError(f"{where}: 'scores' must be a list of finite numbers, got {s!r:.80}")

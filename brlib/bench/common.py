@@ -22,8 +22,12 @@ class BenchRow:
     category: str = ""
     group_id: str = ""
     uid: str = ""
-    video: list = field(default_factory=list)
+    video: list = field(default_factory=list)  # frames, or a video `Media` (a clip sampled as the protocol says)
     layout: str = ""  # which known variant of the benchmark's file layout its media were found in
+    criterion: str | None = None  # Omni-RewardBench: the free-form criterion the preference is judged under
+    tie: bool = False  # Omni-RewardBench: the responses are equally good under the criterion
+    audio: list = field(default_factory=list)  # audio clips of the prompt (TA2T)
+    video_fps: float | None = None
 
 
 def read_rows(path: str | Path) -> list[tuple[str, dict]]:

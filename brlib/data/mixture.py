@@ -159,8 +159,11 @@ def build_mixture(spec: MixtureSpec, collator=None) -> Mixture:
 
 
 def modality(pair: Pair) -> str:
-    """'image' when the pair carries images or video, else 'text'."""
-    return "image" if (pair.images or pair.video) else "text"
+    """ "audio" when the pair carries audio, "image" when it carries images, video or media responses, else "text"."""
+    if pair.audio or any(getattr(r, "kind", "") == "audio" for r in (pair.chosen, pair.rejected)):
+        return "audio"
+    media = pair.images or pair.video or not all(isinstance(r, str) for r in (pair.chosen, pair.rejected))
+    return "image" if media else "text"
 
 
 def homogeneous_batches(pairs: list[Pair], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:

@@ -17,18 +17,21 @@ class Pair:
     """The canonical preference record: a prompt, zero or more images, a chosen and a rejected response."""
 
     prompt: str
-    chosen: str
+    chosen: str  # or a `brlib.data.media.Media`: a generated image, clip or audio (T2I, T2V, T2A, TI2I, T23D)
     rejected: str
     images: list = field(default_factory=list)  # PIL images, paths or {"bytes": ...} dicts
     source: str = ""
     category: str = ""
     group_id: str = ""
     uid: str = ""
-    video: list = field(default_factory=list)  # frame paths, sampled uniformly (MM-RLHF video items)
+    video: list = field(default_factory=list)  # frame paths (MM-RLHF video items), or a video `Media` (a clip file)
     margin: float | None = None  # score gap where the source has one (UltraFeedback, VLFeedback)
-    tie: bool = False
+    tie: bool = False  # chosen and rejected are equally good (Omni-Reward's "tie"); see LossConfig.ties
     meta: dict = field(default_factory=dict)
     history: list = field(default_factory=list)  # earlier turns of a multi-turn conversation, as messages
+    criterion: str | None = None  # a free-form preference criterion (Omni-Reward): read in the system turn
+    audio: list = field(default_factory=list)  # audio clips of the prompt (paths, {"bytes"} dicts, (samples, rate))
+    video_fps: float | None = None  # frame rate of `video`'s frames when known (else VIDEO_FPS is assumed)
 
     def to_trl(self) -> dict:
         """TRL's explicit-prompt preference format (`prompt`, `chosen`, `rejected`, `images`)."""
@@ -106,11 +109,15 @@ def video_frames(frame_dir, n: int = VIDEO_FRAMES) -> list:
 IMAGE_PLACEHOLDER = "<image>"  # InternVL / LLaVA style, as in MMPR questions
 
 
-def conversation(prompt: str, response: str, n_images: int, n_videos: int = 0, history=()) -> list[dict]:
-    """The chat messages of one scored response: earlier turns, then the user turn, then the answer. In the user
-    turn, videos come first; images stand where the prompt's `<image>` placeholders are when it has exactly one per
-    image (MMPR's interleaved questions), else they come first too; then the text."""
-    content = [{"type": "video"}] * n_videos
+def conversation(
+    prompt: str, response, n_images: int, n_videos: int = 0, history=(), system: str | None = None, n_audios: int = 0
+) -> list[dict]:
+    """The chat messages of one scored response: the system turn when a criterion is given (where Omni-Reward puts
+    it), earlier turns, then the user turn, then the answer. In the user turn, videos come first, then audio clips;
+    images stand where the prompt's `<image>` placeholders are when it has exactly one per image (MMPR's interleaved
+    questions), else they come first too; then the text. A media response (anything with a `kind`: a generated
+    image, clip or audio) is the answer's only content part."""
+    content = [{"type": "video"}] * n_videos + [{"type": "audio"}] * n_audios
     if n_images and prompt.count(IMAGE_PLACEHOLDER) == n_images:
         for i, piece in enumerate(prompt.split(IMAGE_PLACEHOLDER)):
             if i:
@@ -119,7 +126,9 @@ def conversation(prompt: str, response: str, n_images: int, n_videos: int = 0, h
                 content.append({"type": "text", "text": piece.strip()})
     else:
         content += [{"type": "image"}] * n_images + [{"type": "text", "text": prompt}]
-    return [*history, {"role": "user", "content": content}, {"role": "assistant", "content": response}]
+    answer = response if isinstance(response, str) else [{"type": response.kind}]
+    head = [{"role": "system", "content": system}] if system is not None else []
+    return [*head, *history, {"role": "user", "content": content}, {"role": "assistant", "content": answer}]
 
 
 @dataclass

@@ -39,6 +39,7 @@ class Profile:
     source_options: dict = field(default_factory=dict)  # per-source options ({data_dir} = $BRLIB_DATA_DIR)
     swap_backbones: dict = field(default_factory=dict)  # family -> a stand-in checkpoint (CI: tiny Hub-layout ones)
     launch: dict = field(default_factory=dict)  # `accelerate launch` options: each arm then trains in a subprocess
+    omni: dict = field(default_factory=dict)  # notebook 10 (Omni-Reward): its data, benchmark, backbones, budget
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self.__dict__)
@@ -244,6 +245,8 @@ PAPER_BACKBONES = {
     ("qwen2_vl", "7B"): "Qwen/Qwen2-VL-7B-Instruct",
     ("qwen2_vl", "72B"): "Qwen/Qwen2-VL-72B-Instruct",
     ("qwen2", "7B"): "Qwen/Qwen2.5-7B-Instruct",
+    ("qwen2_5_omni", "3B"): "Qwen/Qwen2.5-Omni-3B",  # notebook 10: the omni backbone (audio in); the reward
+    ("qwen2_5_omni", "7B"): "Qwen/Qwen2.5-Omni-7B",  # model reads its thinker (brlib.models.omni_backbone)
 }
 
 
@@ -259,6 +262,14 @@ def backbone(profile: Profile, family: str, size: str) -> str:
     from brlib import world
     from brlib.models import backbones
 
+    if family == "qwen2_5_omni":  # a tiny Qwen2.5-Omni thinker; its tokenizer also learns the omni world's text
+        from brlib.models import omni_backbone
+        from brlib.world import omni
+
+        key = {"family": family, "size": size, "version": world.VERSION, "omni_version": omni.VERSION}
+        corpus = lambda: world.corpus() + omni.omni_corpus()  # noqa: E731
+        build = lambda d: omni_backbone.build_tiny_omni_backbone(d, corpus(), size=size)  # noqa: E731
+        return str(_build_once("backbone", key, build))
     spec = {**profile.backbone, "family": family, "size": size}
     return str(
         _build_once(

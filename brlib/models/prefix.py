@@ -2,7 +2,8 @@
 
 A group (one prompt + images, G responses) becomes one packed row `[prefix | r_1 | ... | r_G]`:
 
-- the prefix is the prompt template up to the assistant turn (system turn, image slots, question): a structural
+- the prefix is the prompt template up to the assistant turn (system turn with the criterion, image and video
+  slots, question): a structural
   cut, made on the naive sequences' own token ids (never by decoding and re-encoding text, which fails when a cut
   lands inside a multi-byte character); image placeholders are then expanded from those ids with the image
   processor's grid, as the processor itself would, and the vision tower runs once per group;
@@ -26,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from brlib.data.collate import PairCollator
+from brlib.data.media import Media
 from brlib.data.pair import Pair, conversation, open_image
 
 
@@ -94,15 +96,19 @@ class SharedPrefixCollator(PairCollator):
             raise ValueError(f"every group needs the same number (>= 1) of responses, got {sorted(n_branch)}")
         G = n_branch.pop()
         tok = self.tokenizer
-        rows, images, resp_len = [], [], []
+        rows, images, videos, resp_len = [], [], [], []
         for prompt, responses, imgs, *rest in groups:
             history = rest[0] if rest else ()
-            texts = self.texts(prompt, responses, len(imgs), 0, history)
+            system = rest[1] if len(rest) > 1 else None  # the criterion: part of the shared prefix
+            video = rest[2] if len(rest) > 2 else []  # frames or a video Media: encoded once, in the prefix
+            n_vid = int(isinstance(video, Media) or bool(video))
+            if not all(isinstance(r, str) for r in responses):
+                raise ValueError("prefix sharing packs text responses only; score media responses one by one")
+            texts = self.texts(prompt, responses, len(imgs), n_vid, history, system)
             raw = [tok(t, add_special_tokens=False).input_ids for t in texts]  # image slots not yet expanded
             cut = min(len(r) for r in raw) - 1  # every branch keeps at least its last token
-            cut = min(
-                cut, len(self._prompt_ids(prompt, len(imgs), history))
-            )  # structural: share the prompt, not responses
+            # structural: share the prompt (and the criterion), not responses
+            cut = min(cut, len(self._prompt_ids(prompt, len(imgs), history, system, n_vid)))
             for r in raw[1:]:
                 cut = min(cut, common_prefix(raw[0], r))
             pil = [open_image(im) for im in imgs]
@@ -113,6 +119,12 @@ class SharedPrefixCollator(PairCollator):
                 enc = self.processor.image_processor(images=pil, return_tensors="pt")
                 prefix_ids = self._expand_images(prefix_ids, enc["image_grid_thw"])
                 images.append(enc)
+            if n_vid:
+                frames, fps = self.video(video)  # the frame budget holds here too: never cut
+                vp = self.processor.video_processor
+                enc = vp(videos=[frames], return_tensors="pt")
+                prefix_ids = self._expand_images(prefix_ids, enc["video_grid_thw"], self.processor.video_token_id)
+                videos.append((enc, vp.temporal_patch_size / fps))
             rows.append((prefix_ids, [r[cut:] for r in raw]))
             resp_len.append([self.response_len(r) for r in responses])
         T = max(len(p) + sum(len(b) for b in bs) for p, bs in rows)
@@ -151,22 +163,30 @@ class SharedPrefixCollator(PairCollator):
         if images:
             out["pixel_values"] = torch.cat([e["pixel_values"] for e in images])
             out["image_grid_thw"] = torch.cat([e["image_grid_thw"] for e in images])
+        if videos:
+            out["pixel_values_videos"] = torch.cat([e["pixel_values_videos"] for e, _ in videos])
+            out["video_grid_thw"] = torch.cat([e["video_grid_thw"] for e, _ in videos])
+            names = getattr(self.processor, "model_input_names", [])
+            if "second_per_grid_ts" in names or "video_second_per_grid" in names:  # Qwen2.5-VL, Qwen2.5-Omni
+                out["second_per_grid_ts"] = torch.tensor([s for _, s in videos], dtype=torch.float)
         return out
 
-    def _prompt_ids(self, prompt: str, n_images: int, history=()) -> list[int]:
+    def _prompt_ids(self, prompt: str, n_images: int, history=(), system=None, n_videos: int = 0) -> list[int]:
         """Token ids of the prompt template up to and including the assistant header (the structural cut)."""
         history = [{**m, "content": self.escape(m["content"])} for m in history]
-        msgs = conversation(self.escape(prompt), "", n_images, 0, history)[:-1]
+        system = None if system is None else self.escape(system)
+        msgs = conversation(self.escape(prompt), "", n_images, n_videos, history, system)[:-1]
         text = self.processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def _expand_images(self, ids: list[int], grid_thw: torch.Tensor) -> list[int]:
-        """Each image slot in `ids` repeated to its image's token count (t*h*w / merge^2), as the processor does."""
-        slot = self.processor.image_token_id
+    def _expand_images(self, ids: list[int], grid_thw: torch.Tensor, slot: int | None = None) -> list[int]:
+        """Each image (or video, with its `slot` token) slot in `ids` repeated to its token count (t*h*w / merge^2),
+        as the processor does."""
+        slot = self.processor.image_token_id if slot is None else slot
         merge = self.processor.image_processor.merge_size**2
         counts = [int(g.prod()) // merge for g in grid_thw]
         if ids.count(slot) != len(counts):
-            raise ValueError(f"the prompt has {ids.count(slot)} image slots for {len(counts)} images")
+            raise ValueError(f"the prompt has {ids.count(slot)} media slots for {len(counts)} images or videos")
         out, k = [], 0
         for t in ids:
             if t == slot:
@@ -177,9 +197,22 @@ class SharedPrefixCollator(PairCollator):
         return out
 
     def check(self, pair: Pair) -> str | None:
-        """As the naive collator; a video pair is a counted drop here (the packed row encodes images only)."""
-        return "video with prefix sharing (not supported)" if pair.video else super().check(pair)
+        """As the naive collator; audio and media responses are a counted drop here (the packed row encodes a
+        prompt's images and video, and text responses)."""
+        if not pair.audio and isinstance(pair.chosen, str) and isinstance(pair.rejected, str):
+            return super().check(pair)
+        what = "audio" if pair.audio else "media response"
+        return f"{what} with prefix sharing (not supported)"
 
     def __call__(self, pairs: list[Pair]) -> dict:
         """Training batches: each pair is a group of two, so scores are B chosen then B rejected, as naive."""
-        return self.encode_groups([(p.prompt, [p.chosen, p.rejected], p.images, p.history) for p in pairs])
+        groups = [
+            (p.prompt, [p.chosen, p.rejected], p.images, p.history, p.criterion, _video(p.video, p.video_fps))
+            for p in pairs
+        ]
+        return self.encode_groups(groups)
+
+
+def _video(video, fps):
+    """A pair's video with its frame rate (a frame list with `Pair.video_fps` becomes a video Media)."""
+    return Media("video", list(video), fps) if isinstance(video, list) and video and fps else video

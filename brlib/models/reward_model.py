@@ -69,14 +69,15 @@ class RewardModel(nn.Module):
         if head_file.exists() != head_meta.exists():
             missing, present = (head_file, head_meta) if head_meta.exists() else (head_meta, head_file)
             raise FileNotFoundError(f"{missing} is missing: {present.name} says {local} is a trained reward model")
-        backbone, info = transformers.AutoModel.from_pretrained(
-            str(path_or_id),
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=True,
-            output_loading_info=True,
-            **kwargs,
-        )
+        from brlib.models import omni_backbone
+
+        load = dict(dtype=dtype, use_safetensors=True, output_loading_info=True, **kwargs)
+        if omni_backbone.is_full_omni(path_or_id):  # Qwen2.5-Omni: its thinker, without the speech generator
+            backbone, info = omni_backbone.load_thinker(path_or_id, **load)
+        else:
+            backbone, info = transformers.AutoModel.from_pretrained(
+                str(path_or_id), trust_remote_code=trust_remote_code, **load
+            )
         # The load report is silenced (the dropped lm_head is expected), so read it: a weight the checkpoint lacks
         # would otherwise stay randomly initialised.
         missing = sorted(info["missing_keys"]) + sorted(k for k, *_ in info.get("mismatched_keys", ()))
@@ -127,7 +128,13 @@ class RewardModel(nn.Module):
         return out
 
     def position_ids(
-        self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None, second_per_grid_ts=None
+        self,
+        input_ids,
+        attention_mask,
+        image_grid_thw=None,
+        video_grid_thw=None,
+        second_per_grid_ts=None,
+        feature_attention_mask=None,
     ):
         """Positions that depend only on the real tokens, so left and right padding give the same scores."""
         text_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
@@ -135,6 +142,12 @@ class RewardModel(nn.Module):
             return text_pos
         if image_grid_thw is None and video_grid_thw is None:
             return text_pos.unsqueeze(0).expand(3, -1, -1)  # (3, B, T) M-RoPE with equal sections
+        if getattr(self.backbone.config, "model_type", "") == "qwen2_5_omni_thinker":  # its own rule (audio spans)
+            seqlens = None if feature_attention_mask is None else feature_attention_mask.sum(-1)
+            pos, _ = self.backbone.get_rope_index(
+                input_ids, image_grid_thw, video_grid_thw, attention_mask, False, seqlens, second_per_grid_ts
+            )
+            return pos  # (3, B, T)
         cfg = self.backbone.config
         mm_types = (input_ids == cfg.image_token_id).long() + 2 * (input_ids == cfg.video_token_id).long()
         pos, _ = self.backbone.get_rope_index(
@@ -166,6 +179,8 @@ class RewardModel(nn.Module):
         flat_mask: torch.Tensor | None = None,
         branch_shift: torch.Tensor | None = None,
         response_len: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Rewards (B,) read at each sequence's last non-padding token; divided by log(len + 1) of the response when
         the model was trained with length normalisation (so evaluation ranks what training ranked).
@@ -176,12 +191,14 @@ class RewardModel(nn.Module):
         misspelt `pixel_value=` must not quietly give a text-only score.
         """
         if read_index is not None:
+            video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
             scores = self._forward_shared(
-                input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw
+                input_ids, attention_mask, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw, *video
             )
         else:
             video = (pixel_values_videos, video_grid_thw, second_per_grid_ts)
-            scores = self._forward_naive(input_ids, attention_mask, pixel_values, image_grid_thw, *video)
+            audio = (input_features, feature_attention_mask)
+            scores = self._forward_naive(input_ids, attention_mask, pixel_values, image_grid_thw, *video, *audio)
         if self.length_norm:
             if response_len is None:
                 raise ValueError("this reward model is length-normalised: pass response_len (the collators do)")
@@ -189,7 +206,16 @@ class RewardModel(nn.Module):
         return scores
 
     def _forward_naive(
-        self, input_ids, attention_mask, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw, sec_per_t
+        self,
+        input_ids,
+        attention_mask,
+        pixel_values,
+        image_grid_thw,
+        pixel_values_videos,
+        video_grid_thw,
+        sec_per_t,
+        input_features=None,
+        feature_attention_mask=None,
     ):
         vision = {}
         if pixel_values is not None:
@@ -197,10 +223,13 @@ class RewardModel(nn.Module):
         if pixel_values_videos is not None:
             vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
         anchor = self._vision_anchor(input_ids) if self.vision_in_every_batch and not vision else None
+        if input_features is not None:  # an omni backbone's audio clips (mel features, their valid frames)
+            vision.update(input_features=input_features, feature_attention_mask=feature_attention_mask)
+        grids = (image_grid_thw, video_grid_thw, sec_per_t, feature_attention_mask)
         out = self.backbone(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            position_ids=self.position_ids(input_ids, attention_mask, image_grid_thw, video_grid_thw, sec_per_t),
+            position_ids=self.position_ids(input_ids, attention_mask, *grids),
             use_cache=False,
             **vision,
         )
@@ -211,11 +240,26 @@ class RewardModel(nn.Module):
         scores = self.head(pooled).float()  # (B,)
         return scores if anchor is None else scores + anchor
 
-    def _forward_shared(self, input_ids, mask4d, flat_mask, branch_shift, read_index, pixel_values, image_grid_thw):
+    def _forward_shared(
+        self,
+        input_ids,
+        mask4d,
+        flat_mask,
+        branch_shift,
+        read_index,
+        pixel_values,
+        image_grid_thw,
+        pixel_values_videos=None,
+        video_grid_thw=None,
+        sec_per_t=None,
+    ):
         from brlib.models.prefix import attention_for
 
         vision = {} if pixel_values is None else {"pixel_values": pixel_values, "image_grid_thw": image_grid_thw}
-        pos = self.position_ids(input_ids, flat_mask, image_grid_thw) - branch_shift  # (3, B, T) or (B, T)
+        if pixel_values_videos is not None:  # the prompt's clip, encoded once in the shared prefix
+            vision.update(pixel_values_videos=pixel_values_videos, video_grid_thw=video_grid_thw)
+        pos = self.position_ids(input_ids, flat_mask, image_grid_thw, video_grid_thw, sec_per_t)
+        pos = pos - branch_shift  # (3, B, T) or (B, T)
         pos = pos.clamp(min=0)
         dtype = (
             torch.get_autocast_dtype(input_ids.device.type)

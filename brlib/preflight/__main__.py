@@ -35,6 +35,8 @@ def plan(config: Path, backbone: str | None) -> dict:
         train = prof.train
         model, launch = prepared["model"], prof.launch
         benchmarks = dict(prepared["benchmarks"])
+        benchmarks.update(prof.omni.get("benchmarks", {}))  # notebook 10's Omni-RewardBench (by Hub id)
+        specs += list(prof.omni.get("train_data", []))
     elif "sources" in raw:  # a mixture
         specs = [{"format": s["key"], "path": s.get("path"), "split": s.get("split"), **s.get("options", {})}
                  for s in raw["sources"]]  # fmt: skip
@@ -78,7 +80,6 @@ def _main(argv: list[str] | None) -> int:
     from transformers import AutoProcessor
 
     from brlib.data.collate import PairCollator
-
     from brlib.preflight.checks import check_benchmark, check_source, table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -14,6 +14,7 @@ from brlib.data.sources import load_source
 
 WARN_DROP = 0.10  # more than this share of rows dropped: a warning
 WARN_OVER = 0.05  # more than this share of sequences over max_length: a warning
+SIX = [(0, 3), (1, 4), (2, 5)]  # RM-Bench: chosen k against rejected k
 
 
 @dataclass
@@ -105,11 +106,10 @@ def check_benchmark(name: str, path: str, collator: PairCollator, rows: int, lab
         check.status, check.message = "FAIL", f"{e.__class__.__name__}: {e}"
         return check
     sample = loaded[:rows]
-    pairs = [
-        Pair(r.prompt, r.responses[i], r.responses[j], r.images, name, video=r.video)
-        for r in sample
-        for i, j in ([(r.chosen, 1 - r.chosen)] if len(r.responses) == 2 else [(0, 3), (1, 4), (2, 5)])
-    ]
+    if bench.BENCHMARKS[name].n_responses == 2:  # criterion, audio and media responses included
+        pairs = bench.to_pairs(name, sample)
+    else:
+        pairs = [Pair(r.prompt, r.responses[i], r.responses[j], r.images, name) for r in sample for i, j in SIX]
     check = _judge(check, collator, pairs, DropReport(read=len(pairs)))
     layouts = sorted({r.layout for r in loaded if r.layout})
     check.found = len(loaded)

@@ -149,6 +149,37 @@ def probe_image(raw: bytes, k: int, limits: Limits) -> Image.Image:
     return im
 
 
+def probe_clip(raw: bytes, where: str, limits: Limits) -> int:
+    """The pixels a clip's decoder walks through (every frame, not only the sampled ones), from its header: an
+    animated GIF, APNG or WebP (frames and size without decoding them); a frame over `max_pixels` is refused. Other
+    containers (mp4, ...) need PyAV on the server and are then counted from their stream header."""
+    try:
+        im = Image.open(io.BytesIO(raw), formats=("GIF", "PNG", "WEBP"))
+        frames, (w, h) = int(getattr(im, "n_frames", 1)), im.size
+    except Image.DecompressionBombError as e:
+        raise RequestError(413, f"{where}: a frame is over {limits.max_pixels} pixels") from e
+    except Exception:
+        frames, (w, h) = _probe_container(raw, where)
+    if w * h > limits.max_pixels:
+        raise RequestError(413, f"{where}: frames of {w}x{h} pixels are over {limits.max_pixels}")
+    if min(w, h) < 1:
+        raise RequestError(400, f"{where}: frames have no pixels ({w}x{h})")
+    return frames * w * h
+
+
+def _probe_container(raw: bytes, where: str) -> tuple[int, tuple[int, int]]:
+    try:
+        import av
+    except ImportError:
+        raise RequestError(400, f"{where}: not a GIF/APNG/WebP clip, and this server has no video decoder") from None
+    try:
+        with av.open(io.BytesIO(raw)) as c:
+            s = c.streams.video[0]
+            return int(s.frames or 0) or sum(1 for _ in c.demux(s)), (s.width, s.height)
+    except Exception as e:
+        raise RequestError(400, f"{where}: unreadable video ({e.__class__.__name__})") from e
+
+
 def decode_image(im: Image.Image, k: int) -> Image.Image:
     """Decode a probed image's pixels into RGB (in the scoring worker, under the request's pixel budget)."""
     try:

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from brlib.data import PairCollator, open_image
-from brlib.data.collate import MAX_ASPECT
+from brlib.data.collate import MAX_ASPECT, parts
+from brlib.data.media import Media
 from brlib.models.prefix import SHAREABLE, SharedPrefixCollator
 from brlib.models.reward_model import HEAD_CONFIG, RewardModel
 
@@ -33,6 +34,11 @@ GENERIC_FOLDERS = re.compile(r"^(final|best|last|latest|model|checkpoint[-_]?\d*
 
 class InputError(ValueError):
     """A request the model cannot score as given (bad text or image); the server answers it with a 4xx."""
+
+
+class OverBudget(InputError):
+    """Media over what the model reads (a clip over the frame budget, audio over the encoder's window): refused,
+    never cut; the server answers 413."""
 
 
 def sigmoid(x: float) -> float:
@@ -147,7 +153,7 @@ class RewardScorer:
         norm = meta.get("score_norm") if meta else None
         return cls(model, max_tokens, norm, name=model_name(path_or_id))
 
-    def text_tokens(self, prompt: str, responses: list[str]) -> int:
+    def text_tokens(self, prompt: str, responses: list, criterion: str | None = None) -> int:
         """Tokens of the prompt plus every response as the model reads them (special-token text escaped; chat
         template and image tokens not counted).
 
@@ -157,12 +163,26 @@ class RewardScorer:
             if self._counter is None:
                 self._counter = copy.deepcopy(self.tokenizer)
             tok = self._counter
-            texts = [self.collator.escape(t) for t in [prompt, *responses]]
+            strings = [prompt, *(r for r in responses if isinstance(r, str)), *([criterion] if criterion else [])]
+            texts = [self.collator.escape(t) for t in strings]
             return sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
 
-    def check(self, prompt: str, responses: list[str], image_sizes: list[tuple[int, int]] = ()) -> None:
-        """Raise `InputError` for inputs the model cannot score (see the module docstring); cheap, no forward."""
-        for where, text in [("prompt", prompt)] + [(f"response {i + 1}", r) for i, r in enumerate(responses)]:
+    def check(
+        self, prompt: str, responses: list, image_sizes: list[tuple[int, int]] = (), criterion: str | None = None
+    ) -> None:
+        """Raise `InputError` for inputs the model cannot score (see the module docstring); cheap, no forward.
+
+        A response is text or a `Media` (a generated image, clip or audio; its file is checked when opened). A
+        criterion, when given, must be non-empty text (leave it out, None, for a criterion-free score)."""
+        if criterion is not None and (not isinstance(criterion, str) or not criterion.strip()):
+            raise InputError("the criterion is empty: give a non-empty criterion or none (null)")
+        named = [("prompt", prompt)] + [(f"response {i + 1}", r) for i, r in enumerate(responses)]
+        named += [("criterion", criterion)] if criterion is not None else []
+        for where, text in named:
+            if isinstance(text, Media) and where.startswith("response"):
+                if self.collator.text_only:
+                    raise InputError(f"{where} is {text.kind}: a text-only reward model cannot score media")
+                continue
             if not isinstance(text, str):
                 raise InputError(f"{where} must be a string, got {type(text).__name__}")
             try:
@@ -180,18 +200,22 @@ class RewardScorer:
 
     @torch.inference_mode()
     def score_items(self, items: list[tuple]) -> list[float]:
-        """Raw scores of (prompt, response, images[, video frames]) items, batched so that padded tokens stay under
-        the budget."""
-        items = [
-            (p, r, [open_image(im) for im in imgs], [open_image(f) for f in (v[0] if v else [])])
-            for p, r, imgs, *v in items
-        ]
-        for p, r, imgs, vid in items:
-            self.check(p, [r], [im.size for im in imgs] + [f.size for f in vid[:1]])
-        lengths = [
-            self.collator.length(p, r, [im.size for im in imgs], (len(vid), vid[0].size) if vid else None)
-            for p, r, imgs, vid in items
-        ]
+        """Raw scores of (prompt, response, images[, video[, history[, {"system", "audio", "video_fps"}]]]) items
+        (the collator's items), batched so that padded tokens stay under the budget. Media that cannot be scored
+        (unreadable, a clip over the frame or sample budget, audio on a model without an audio encoder) raise
+        `InputError` before any forward."""
+        items = [(p, r, [open_image(im) for im in imgs], *rest) for p, r, imgs, *rest in items]
+        lengths = []
+        for item in items:
+            q = parts(item)
+            self.check(q.prompt, [q.response], [im.size for im in item[2]], q.system)
+            if (q.images or q.videos or q.audios) and self.collator.text_only:
+                raise InputError("a text-only reward model cannot score inputs with images, video or audio")
+            reason, sizes, videos, audio, detail = self.collator.measure(q)
+            if reason:
+                raise (OverBudget if "budget" in reason else InputError)(detail)
+            kw = {"system": q.system, "audio_lengths": audio, "video_sizes": videos}
+            lengths.append(self.collator.length(q.prompt, q.response, sizes, None, q.history, **kw))
         order = sorted(range(len(items)), key=lambda i: lengths[i])
         device = next(self.model.parameters()).device
         out = [0.0] * len(items)
@@ -207,40 +231,57 @@ class RewardScorer:
             start = end
         return out
 
-    def score(self, images: list, prompt: str, responses: list[str], video: list | None = None) -> list[float]:
-        """One float per response to `prompt` about `images` (a list, possibly empty) and an optional video (a list
-        of frames).
+    def score(
+        self,
+        images: list,
+        prompt: str,
+        responses: list,
+        video=None,
+        criterion: str | None = None,
+        audio: list | None = None,
+    ) -> list[float]:
+        """One float per response to `prompt` about `images` (a list, possibly empty), an optional video (a list of
+        frames or a video `Media`) and optional audio clips, judged under an optional free-form `criterion` (read in
+        the system turn, as Omni-Reward does). A response is text or a `Media` (a generated image, clip or audio).
 
-        Several responses are scored as one group (the prompt and images encoded once, `score_group`) when the
-        packed row fits the token budget and the attention implementation can take the branch mask; otherwise
-        each on its own sequence. Both give the same scores.
+        Several text responses are scored as one group (the prompt, criterion and images encoded once,
+        `score_group`) when the packed row fits the token budget and the attention implementation can take the
+        branch mask; otherwise each on its own sequence. Both give the same scores.
         """
         imgs = [open_image(im) for im in images]
-        self.check(prompt, list(responses), [im.size for im in imgs])
-        if video:
-            return self.score_items([(prompt, r, imgs, list(video)) for r in responses])
+        self.check(prompt, list(responses), [im.size for im in imgs], criterion)
+        extra = {"system": criterion, "audio": list(audio or [])}
+        clip = video if video is not None else []
+        if audio or not all(isinstance(r, str) for r in responses):
+            return self.score_items([(prompt, r, imgs, clip, (), extra) for r in responses])
         if self.prefix_sharing and len(responses) > 1 and self.model.attn_implementation() in SHAREABLE:
-            sizes = [im.size for im in imgs]
-            packed = self.collator.length(prompt, "", sizes) + sum(
+            reason, sizes, videos, _, detail = self.collator.measure(parts((prompt, "", imgs, clip, (), extra)))
+            if reason:
+                raise (OverBudget if "budget" in reason else InputError)(detail)
+            packed = self.collator.length(prompt, "", sizes, system=criterion, video_sizes=videos) + sum(
                 self.collator.response_len(r) + 2 for r in responses
             )
             if packed <= self.max_tokens:
-                return self.score_group(imgs, prompt, responses)
-        return self.score_items([(prompt, r, imgs) for r in responses])
+                return self.score_group(imgs, prompt, responses, criterion, clip)
+        return self.score_items([(prompt, r, imgs, clip, (), extra) for r in responses])
 
     @torch.inference_mode()
-    def score_group(self, images: list, prompt: str, responses: list[str]) -> list[float]:
-        """Score G responses to one prompt in one packed row: one prefill of prompt + images, G short branches.
+    def score_group(
+        self, images: list, prompt: str, responses: list[str], criterion: str | None = None, video=None
+    ) -> list[float]:
+        """Score G responses to one prompt in one packed row: one prefill of criterion, prompt, images and clip, G
+        short branches.
 
         Used for GRPO groups (benchmarks/speed.py measures it against G separate sequences)."""
         device = next(self.model.parameters()).device
-        batch = self.shared.encode_groups([(prompt, list(responses), list(images))])
+        batch = self.shared.encode_groups([(prompt, list(responses), list(images), (), criterion, video or [])])
         batch = {k: v.to(device) for k, v in batch.items()}
         return self.model(**batch).float().cpu().tolist()
 
-    def compare(self, images: list, prompt: str, a: str, b: str) -> float:
-        """Preference probability sigma(r_a - r_b) that `a` is the better response (stable for any score gap)."""
-        ra, rb = self.score(images, prompt, [a, b])
+    def compare(self, images: list, prompt: str, a, b, criterion: str | None = None) -> float:
+        """Preference probability sigma(r_a - r_b) that `a` is the better response (under `criterion` if given;
+        stable for any score gap)."""
+        ra, rb = self.score(images, prompt, [a, b], **({} if criterion is None else {"criterion": criterion}))
         return sigmoid(ra - rb)
 
     def calibrate(self, items: list[tuple], save_to: str | Path | None = None) -> dict:
@@ -290,29 +331,30 @@ class EnsembleScorer:
         """One `RewardScorer.from_pretrained` per path (each calibrated, unless `normalize=False`)."""
         return cls([RewardScorer.from_pretrained(p, **kwargs) for p in paths], weights, normalize)
 
-    def text_tokens(self, prompt: str, responses: list[str]) -> int:
+    def text_tokens(self, prompt: str, responses: list, criterion: str | None = None) -> int:
         """The largest member's token count (members may use different tokenizers)."""
-        return max(m.text_tokens(prompt, responses) for m in self.members)
+        return max(m.text_tokens(prompt, responses, criterion) for m in self.members)
 
-    def check(self, prompt: str, responses: list[str], image_sizes: list[tuple[int, int]] = ()) -> None:
+    def check(self, prompt: str, responses: list, image_sizes=(), criterion: str | None = None) -> None:
         """`RewardScorer.check` for every member."""
         for m in self.members:
-            m.check(prompt, responses, image_sizes)
+            m.check(prompt, responses, image_sizes, criterion)
 
-    def score_with_breakdown(self, images: list, prompt: str, responses: list[str]) -> dict:
-        """{"scores": ensemble scores, "members": {name: (normalised) scores}}."""
+    def score_with_breakdown(self, images: list, prompt: str, responses: list, **kw) -> dict:
+        """{"scores": ensemble scores, "members": {name: (normalised) scores}}; keywords as `RewardScorer.score`
+        (video, criterion, audio)."""
         per = {}
         for i, m in enumerate(self.members):
-            raw = m.score(images, prompt, responses)
+            raw = m.score(images, prompt, responses, **kw)
             per[f"{i}:{m.name}"] = m.normalized(raw) if self.normalize else raw
         total = [sum(w * s[j] for w, s in zip(self.weights, per.values())) for j in range(len(responses))]
         return {"scores": total, "members": per}
 
-    def score(self, images: list, prompt: str, responses: list[str]) -> list[float]:
-        """Ensemble scores, one per response."""
-        return self.score_with_breakdown(images, prompt, responses)["scores"]
+    def score(self, images: list, prompt: str, responses: list, **kw) -> list[float]:
+        """Ensemble scores, one per response (keywords as `RewardScorer.score`)."""
+        return self.score_with_breakdown(images, prompt, responses, **kw)["scores"]
 
-    def compare(self, images: list, prompt: str, a: str, b: str) -> float:
+    def compare(self, images: list, prompt: str, a, b, criterion: str | None = None) -> float:
         """Preference probability that `a` is better, from the ensemble scores (stable for any gap)."""
-        ra, rb = self.score(images, prompt, [a, b])
+        ra, rb = self.score(images, prompt, [a, b], **({} if criterion is None else {"criterion": criterion}))
         return sigmoid(ra - rb)

@@ -76,29 +76,44 @@ def swap_example(seed: int = 0):
     return Example("perception", prompt, responses, pictures[0], meta)
 
 
-def score_request(scorer, image: Image.Image | None, prompt: str, responses: list[str], max_pixels: int = MAX_PIXELS):
+def score_request(
+    scorer,
+    image: Image.Image | None,
+    prompt: str,
+    responses: list,
+    max_pixels: int = MAX_PIXELS,
+    criterion: str | None = None,
+):
     """Scores, the winner, pairwise preference probabilities and (for an ensemble) per-member scores; a
-    ValueError with a message for the page on bad input. Used in: 09_demo.ipynb."""
-    responses = [r.strip() for r in responses if r.strip()]
+    ValueError with a message for the page on bad input. A response is text or a picture (a generated image, as in
+    Omni-RewardBench's T2I); an optional free-form `criterion` (blank: none) is what the preference is judged under.
+    Used in: 09_demo.ipynb, 10_omni.ipynb."""
+    from brlib.data.media import Media
+
+    responses = [r.strip() if isinstance(r, str) else r for r in responses]
+    responses = [r if isinstance(r, str) else Media("image", r) for r in responses if not isinstance(r, str) or r]
     if not prompt.strip():
         raise ValueError("type a question")
     if len(responses) < 2:
         raise ValueError("type at least two responses")
-    if image is not None and image.size[0] * image.size[1] > max_pixels:
-        raise ValueError(f"the image has {image.size[0]}x{image.size[1]} pixels, over the limit of {max_pixels}")
+    for im in [image] + [r.source for r in responses if isinstance(r, Media)]:
+        if im is not None and im.size[0] * im.size[1] > max_pixels:
+            raise ValueError(f"an image has {im.size[0]}x{im.size[1]} pixels, over the limit of {max_pixels}")
     images = [image] if image is not None else []
+    kw = {"criterion": criterion.strip()} if criterion and criterion.strip() else {}
     if hasattr(scorer, "score_with_breakdown"):  # an InputError (bad text, aspect ratio) is a ValueError too
-        out = scorer.score_with_breakdown(images, prompt, responses)
+        out = scorer.score_with_breakdown(images, prompt, responses, **kw)
         scores, members = out["scores"], out["members"]
     else:
-        scores, members = scorer.score(images, prompt, responses), {}
+        scores, members = scorer.score(images, prompt, responses, **kw), {}
     best = max(range(len(scores)), key=lambda i: scores[i])
     prefs = {
         f"{i + 1} over {j + 1}": sigmoid(scores[i] - scores[j])
         for i in range(len(scores))
         for j in range(i + 1, len(scores))
     }
-    return {"responses": responses, "scores": scores, "best": best, "preference": prefs, "members": members}
+    shown = [r if isinstance(r, str) else f"(picture {i + 1})" for i, r in enumerate(responses)]
+    return {"responses": shown, "scores": scores, "best": best, "preference": prefs, "members": members, **kw}
 
 
 def plot_result(result: dict, ax=None):
@@ -174,7 +189,12 @@ def build_demo(scorer, examples: list, first=None):
     preview = w.Image(format="png", width=168, height=168)
     caption = w.HTML()
     prompt = w.Text(description="question", layout=w.Layout(width="95%"))
+    criterion = w.Text(
+        description="criterion", placeholder="optional, e.g. Prefer the concise answer.", layout=w.Layout(width="95%")
+    )
     boxes = [w.Textarea(description=f"response {i + 1}", layout=w.Layout(width="95%"), rows=2) for i in range(3)]
+    pictures = w.FileUpload(accept="image/*", multiple=True, description="pictures")  # responses that are images
+    pictures.tooltip = "score uploaded pictures as the responses (a generated-image task) instead of the texts"
     button = w.Button(description="Score", button_style="primary")
     status = w.HTML()
     result_box = w.HTML()
@@ -219,7 +239,9 @@ def build_demo(scorer, examples: list, first=None):
 
     def on_score(_=None):
         try:
-            res = score_request(scorer, state["image"], prompt.value, [b.value for b in boxes])
+            uploaded = [read_upload(f["content"]) for f in pictures.value]
+            answers = uploaded or [b.value for b in boxes]
+            res = score_request(scorer, state["image"], prompt.value, answers, criterion=criterion.value)
         except ValueError as e:
             status.value = _error(str(e))
             return
@@ -250,7 +272,7 @@ def build_demo(scorer, examples: list, first=None):
     button.on_click(on_score)
     on_pick()
     picture = w.HBox([w.VBox([pick, upload, swap]), w.VBox([preview, caption])])
-    return w.VBox([header, picture, prompt, *boxes, button, status, result_box, chart])
+    return w.VBox([header, picture, prompt, criterion, *boxes, pictures, button, status, result_box, chart])
 
 
 def _caption(ex, k: int) -> str:

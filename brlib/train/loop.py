@@ -85,10 +85,18 @@ def build(cfg: TrainConfig):
         collator = PairCollator(model.processor, cfg.max_length)
     reports = {}
 
-    def gather(specs):
+    ties = LossConfig(**cfg.loss).ties
+
+    def gather(specs, train=True):
         pairs = []
         for spec in specs:
             kept, rep = collator.filter(load_pairs(spec))
+            if not train or ties == "skip":  # tie labels: dropped and counted (pairwise accuracy cannot score them)
+                why = f"tie (loss ties: {ties})" if train else "tie (not scored by pairwise accuracy)"
+                for p in (p for p in kept if p.tie):
+                    rep.add(why, p.uid)
+                kept = [p for p in kept if not p.tie]
+                rep.kept = len(kept)
             reports[spec.get("source", spec["path"])] = rep
             pairs += kept
         return pairs
@@ -103,7 +111,7 @@ def build(cfg: TrainConfig):
         mix = build_mixture(spec, collator)
         train_pairs += mix.train
         reports.update({k: DropReport(r["read"], r["sampled"], Counter(r["reasons"])) for k, r in mix.report.items()})
-    return model, collator, train_pairs, gather(cfg.eval_data), reports
+    return model, collator, train_pairs, gather(cfg.eval_data, train=False), reports
 
 
 def param_groups(model, lr: float, vision_lr: float | None) -> list[dict]:
@@ -209,7 +217,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -
                     scores = model(**batch)  # (2B,) chosen then rejected
                 chosen, rejected = scores[:micro], scores[micro:]
                 lengths = batch["response_len"]
-                loss = bt_loss(chosen, rejected, loss_cfg, lengths[:micro], lengths[micro:])
+                tie = torch.tensor([train_pairs[i].tie for i in idx], device=acc.device)
+                loss = bt_loss(chosen, rejected, loss_cfg, lengths[:micro], lengths[micro:], tie)
                 _stop_if_nonfinite(
                     acc, loss.detach(), f"loss at step {step}, micro-batch {m}", global_batch, micro, train_pairs
                 )

@@ -30,6 +30,7 @@ TINY_BACKBONES = {
     "qwen2_5_vl": "brlib-replica/tiny-Qwen2.5-VL-Instruct",
     "qwen2_vl": "brlib-replica/tiny-Qwen2-VL-Instruct",
     "qwen2": "brlib-replica/tiny-Qwen2.5-Instruct",
+    "qwen2_5_omni": "brlib-replica/tiny-Qwen2.5-Omni",  # the layout of Qwen/Qwen2.5-Omni-7B (thinker under thinker.)
 }
 
 
@@ -261,15 +262,41 @@ def benchmarks(data_dir: Path) -> dict[str, dict]:
     }
 
 
+def omni() -> dict[str, dict]:
+    """Omni-RewardBench (one parquet folder per task config + media_data.zip with a media_data/ top folder) and
+    Omni-RewardData (one folder per subset, images under their prefixes at the root), tiny omni world content
+    (LAYOUTS.md sections 21-22)."""
+    from brlib.world.omni import generate_omni
+    from brlib.world.omni_writers import write_omni_bench, write_omni_data
+
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        write_omni_bench(generate_omni(3, 160), Path(d), zip_media=True)
+        out["HongbangYuan/OmniRewardBench"] = {
+            **tree_files(Path(d)),
+            "README.md": b"---\nlicense: cc-by-nc-4.0\n---\n",
+        }
+    with tempfile.TemporaryDirectory() as d:
+        write_omni_data(generate_omni(6, 161, ["T2T", "TI2T", "T2I", "T2V"]), Path(d))
+        out["jinzhuoran/OmniRewardData"] = tree_files(Path(d))
+    return out
+
+
 def backbones() -> dict[str, dict]:
-    """Tiny checkpoints of the three families in Hub layout (config, safetensors, tokenizer, processor)."""
+    """Tiny checkpoints of the backbone families in Hub layout (config, safetensors, tokenizer, processor); the
+    omni one in the full Qwen2.5-Omni layout, whose thinker the reward model reads."""
     from brlib.models.backbones import build_tiny_backbone
+    from brlib.models.omni_backbone import build_tiny_full_omni
     from brlib.world import corpus
+    from brlib.world.omni import omni_corpus
 
     out = {}
     for family, repo in TINY_BACKBONES.items():
         with tempfile.TemporaryDirectory() as d:
-            build_tiny_backbone(d, corpus(n=400), family=family, size="xxs")
+            if family == "qwen2_5_omni":
+                build_tiny_full_omni(d, corpus(n=400) + omni_corpus(n_pairs=10), size="xxs")
+            else:
+                build_tiny_backbone(d, corpus(n=400), family=family, size="xxs")
             out[repo] = tree_files(Path(d))
     return out
 
@@ -288,6 +315,7 @@ def build(hf_home: str | Path) -> dict:
         "MMInstruction/VLFeedback": S.vlfeedback(),
         **text_sources(),
         **benchmarks(data),
+        **omni(),
     }
     povid, coco = S.povid()
     repos["YiyangAiLab/POVID_preference_data_for_VLLMs"] = povid

@@ -27,6 +27,9 @@ from brlib.data.sources.multimodal import (
     sharegpt_ranking,
     vlfeedback,
 )
+from brlib.data.sources.omni import OPTIONS as OMNI_OPTIONS
+from brlib.data.sources.omni import SUBSETS as OMNI_SUBSETS
+from brlib.data.sources.omni import omni_reward_data
 from brlib.data.sources.text import chat_pairs, shp, swe_arena, ultrafeedback
 
 
@@ -37,7 +40,7 @@ class Source:
     hub: HubLayout  # the repository as it is on the Hub (tests/hub_replica/LAYOUTS.md has the evidence)
     adapter: Callable[[dict, str, dict], list[Pair]]
     split: str = "train"
-    modality: str = "image"  # "image" or "text"
+    modality: str = "image"  # "image", "text" or "mixed"
     layout: str = "datasets"  # "datasets" (row files) or "mmpr" (meta.json + annotation jsonl + images)
     options: frozenset = frozenset()  # adapter options a spec may set (besides COMMON_OPTIONS)
 
@@ -133,6 +136,17 @@ SOURCES: dict[str, Source] = {
     ),
     "swe_arena": Source(_parquet("bigcode/swe-arena-preference-5k"), swe_arena, modality="text"),
     "skywork": Source(_parquet("Skywork/Skywork-Reward-Preference-80K-v0.1"), chat_pairs, modality="text"),
+    "omni_reward_data": Source(  # one folder per subset (a split each; "train" = all); image storage unverified
+        HubLayout(
+            "jinzhuoran/OmniRewardData",
+            {"train": ("*/train-*.parquet",), **{s: (f"{s}/train-*.parquet",) for s in OMNI_SUBSETS}},
+            media="snapshot",
+            extra=("**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.webp"),
+        ),
+        omni_reward_data,
+        modality="mixed",  # text, image, generated-image and clip subsets
+        options=OMNI_OPTIONS,
+    ),
 }
 DEFAULT_OPTS = {"ultrafeedback_hard": {"mode": "hard", "min_gap": 1.0}, "ultrafeedback_all": {"mode": "all"}}
 

@@ -70,15 +70,17 @@ def _obj(record, where: str):
 
 
 def undecoded(ds):
-    """The dataset with every `Image` feature (nested ones too) left as {"bytes", "path"} dicts."""
+    """The dataset with every `Image`, `Audio` and `Video` feature (nested ones too) left as {"bytes", "path"} dicts
+    (decoding audio or video here would need torchcodec, and every row's media at once)."""
     import datasets
 
     found = []
 
     def walk(f):
-        if isinstance(f, datasets.Image):
-            found.append(f)
-            return datasets.Image(decode=False)
+        for kind in (datasets.Image, datasets.Audio, getattr(datasets, "Video", None)):
+            if kind is not None and isinstance(f, kind):
+                found.append(f)
+                return kind(decode=False)
         if isinstance(f, dict):
             return {k: walk(v) for k, v in f.items()}
         if isinstance(f, list):
