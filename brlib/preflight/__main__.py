@@ -78,7 +78,6 @@ def _main(argv: list[str] | None) -> int:
     from transformers import AutoProcessor
 
     from brlib.data.collate import PairCollator
-
     from brlib.preflight.checks import check_benchmark, check_source, table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
