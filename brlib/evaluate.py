@@ -58,6 +58,35 @@ def score_pairs(model, collator: PairCollator, pairs: list[Pair], batch_size: in
     return scores[: len(pairs)], scores[len(pairs) :]
 
 
+def image_swap(items: list, seed: int = 0, key=lambda x: x.category) -> list[int]:
+    """For each item with images, the index of another item of the same group (`key`) whose images replace its own
+    in the swapped-image control; items without images map to themselves. A seeded derangement within each group."""
+    import random
+
+    rng = random.Random(seed)
+    groups = defaultdict(list)
+    for i, x in enumerate(items):
+        if x.images:
+            groups[key(x)].append(i)
+    out = list(range(len(items)))
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        shift = [idx[(k + 1 + rng.randrange(len(idx) - 1)) % len(idx)] for k in range(len(idx))]
+        for i, j in zip(idx, shift):
+            out[i] = j
+    return out
+
+
+def swap_images(pairs: list[Pair], seed: int = 0) -> list[Pair]:
+    """The pairs with each one's images replaced by another pair's of the same category: the control a model that
+    reads the image must do worse on. Used in: 00_quickstart.ipynb."""
+    from dataclasses import replace
+
+    other = image_swap(pairs, seed)
+    return [replace(p, images=pairs[j].images) for p, j in zip(pairs, other)]
+
+
 def pairwise_accuracy(chosen, rejected) -> dict:
     """Share of pairs with score(chosen) > score(rejected); ties count as wrong and are counted in n_tie."""
     chosen, rejected = torch.as_tensor(chosen), torch.as_tensor(rejected)

@@ -66,6 +66,18 @@ def test_summarize_and_wide_table_show_mean_std_beside_the_paper():
     assert agree.spearman.iloc[0] == pytest.approx(1.0) and agree.paper_best.iloc[0] == "b"
 
 
+def test_an_image_column_carries_its_swapped_image_control_into_the_table():
+    runs = pd.DataFrame(
+        {"arm": ["a", "a"], "seed": [0, 1], "mmrlhf_acc": [80.0, 70.0], "mmrlhf_acc_swapped": [50.0, 52.0]}
+    )
+    s = ablation.summarize(runs, ["mmrlhf_acc"])
+    assert s.mmrlhf_acc_swapped.tolist() == [51.0] and s.mmrlhf_acc_swapped_std.iloc[0] == pytest.approx(math.sqrt(2))
+    wide = ablation.wide_table(s, ["mmrlhf_acc"])
+    assert wide["mmrlhf_acc (ours)"].tolist() == ["75.0 ± 7.1"]
+    assert wide["mmrlhf_acc (ours, swapped image)"].tolist() == ["51.0 ± 1.4"]
+    assert "rewardbench_swapped" not in ablation.summarize(runs.assign(rewardbench=1.0), ["rewardbench"])
+
+
 def test_combine_normalises_members_and_skips_missing_benchmarks():
     a = {"mm": [[1.0, 3.0]], "text": [[0.0, 2.0]]}
     b = {"mm": [[10.0, 0.0]], "text": [[5.0, 5.0]]}

@@ -173,7 +173,6 @@ def _drive(page, checkpoint) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skip(reason="waits for [seeing]: today's tiny models do not read images; enable when it lands")
 def test_swapping_the_picture_flips_the_winner_on_the_page():
     """The swap example's right answer changes with the picture; so must the page's winner (run the test above
     first, in the same session: it records what the page showed)."""

@@ -80,7 +80,10 @@ def test_score_pairs_is_deterministic_and_batch_independent(rm, pairs):
 def test_generative_judge_is_shown_both_orders(pairs):
     always_first = evaluate.judge_both_orders(lambda prompt, images, a, b: 0, pairs)
     assert always_first == {"acc": 0.5, "order_consistency": 0.0, "n": len(pairs)}
-    oracle = evaluate.judge_both_orders(lambda prompt, images, a, b: 0 if a in {p.chosen for p in pairs} else 1, pairs)
+    chosen = {(p.prompt, repr(p.images)): p.chosen for p in pairs}  # a twin's chosen is its base's rejected
+    oracle = evaluate.judge_both_orders(
+        lambda prompt, images, a, b: 0 if a == chosen[prompt, repr(images)] else 1, pairs
+    )
     assert oracle["acc"] == 1.0 and oracle["order_consistency"] == 1.0
 
 

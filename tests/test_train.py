@@ -98,9 +98,11 @@ def test_unknown_config_key_is_rejected(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_training_is_clearly_above_chance():
-    """The default tiny profile (trimmed to 150 steps) on held-out tiny-world pairs."""
-    from brlib import data, evaluate
+def test_tiny_training_is_above_chance_and_reads_the_image():
+    """The default tiny profile (its -Instruct stage, the RM trimmed to 150 steps) on held-out tiny-world pairs: above
+    chance overall, and on perception clearly worse when each pair's image is swapped for another's of the family."""
+    from brlib import data
+    from brlib.experiments import seeing
     from brlib.models.reward_model import RewardModel
 
     cfg = profiles.load("tiny", smoke=False, steps=150)
@@ -109,9 +111,11 @@ def test_tiny_training_is_clearly_above_chance():
     rm = RewardModel.from_pretrained(result["final"])
     col = data.PairCollator(rm.processor, cfg.train["max_length"])
     heldout = [p for spec in prepared["eval_data"] for p in load_pairs(spec)]
-    c, r = evaluate.score_pairs(rm, col, heldout, batch_size=64)
-    acc = evaluate.pairwise_accuracy(c, r)["acc"]
-    assert acc > 0.6, acc
+    table = seeing.control(rm, col, heldout).set_index("family")
+    acc = sum(table["true"] * table["n"]) / table["n"].sum()
+    assert acc > 0.6, table
+    assert table.loc["perception", "gap"] > 0.1, table
+    assert abs(table.loc["safety", "gap"]) < 0.05, table  # decided by the request, not the image
     assert result["history"][-1]["eval_acc"] == pytest.approx(acc, abs=1e-6)
 
 
@@ -190,7 +194,8 @@ def test_the_length_norm_arm_exports_a_length_normalised_reward(tmp_path, world_
 
 
 def test_vision_lr_is_its_own_optimizer_group_and_pixel_limits_reach_the_processor(backbone_dir, world_dir):
-    from brlib.train.loop import build, param_groups
+    from brlib.models.optim import param_groups
+    from brlib.train.loop import build
 
     cfg = TrainConfig(
         model=str(backbone_dir),

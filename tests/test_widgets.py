@@ -136,7 +136,6 @@ def test_widget_errors_are_messages_not_tracebacks(scorer):
     assert "5000x5000 pixels, over the limit" in p["status"].value
 
 
-@pytest.mark.skip(reason="waits for [seeing]: today's tiny models do not read images; enable when it lands")
 def test_swapping_the_picture_flips_the_winner(trained_checkpoint):
     scorer = RewardScorer.from_pretrained(trained_checkpoint)
     ex = swap_example()

@@ -16,6 +16,7 @@ import pandas as pd
 from brlib import bench, evaluate
 from brlib.experiments import profiles
 from brlib.experiments.runinfo import config_hash
+from brlib.experiments.workers import run_jobs, single_thread
 
 PAPER_DIR = profiles.ROOT / "data" / "paper_reported"
 MMRB_COLUMNS = {  # paper column -> Multimodal RewardBench subcategory
@@ -30,6 +31,9 @@ MMRB_COLUMNS = {  # paper column -> Multimodal RewardBench subcategory
 BENCH_MAX_TOKENS = 32768  # padded tokens per scoring batch on a GPU
 MM_COLUMNS = ["vl_overall_acc", "mmrlhf_acc", "mmrlhf_acc_plus", "mmrb_overall"]
 VL_PAPER_SPLIT = "vl_rewardbench@r1_reward_split"
+SWAPPED = "@swapped"  # score-dict key suffix of the swapped-image control
+IMAGE_PREFIXES = ("vl_", "mmrlhf_", "mmrb_")  # columns of image benchmarks get a *_swapped control
+IMAGE_COLUMNS = {"mm_avg", "overall"}
 TEXT_COLUMNS = ["rewardbench", "rm_bench"]
 
 
@@ -86,27 +90,54 @@ def flat_metrics(results: dict[str, dict]) -> dict[str, float]:
 
 
 def score_benchmarks(
-    model_or_scorer, benchmarks: dict[str, str], names: list[str] | None = None, max_tokens: int | None = None
+    model_or_scorer,
+    benchmarks: dict[str, str],
+    names: list[str] | None = None,
+    max_tokens: int | None = None,
+    swapped: bool = True,
 ) -> dict:
     """Raw per-row scores on each benchmark: {name: [[score per response] per row]}, batches of at most 64
-    sequences and `max_tokens` padded tokens. Used in: 06_ensemble.ipynb."""
+    sequences and `max_tokens` padded tokens; with `swapped`, image benchmarks are scored a second time with each
+    row's images replaced by another row's of the same category ({name}@swapped: the swapped-image control).
+    Used in: 06_ensemble.ipynb."""
+    from dataclasses import replace
+
     out = {}
     for name in names or list(benchmarks):
         rows = bench.load(name, benchmarks[name])
         out[name] = evaluate.benchmark_scores(model_or_scorer, rows, batch_size=64, max_tokens=max_tokens)
+        if swapped and any(r.images for r in rows):
+            other = evaluate.image_swap(rows, seed=0)
+            moved = [replace(r, images=rows[j].images) for r, j in zip(rows, other)]
+            out[f"{name}{SWAPPED}"] = evaluate.benchmark_scores(
+                model_or_scorer, moved, batch_size=64, max_tokens=max_tokens
+            )
     return out
 
 
 def metrics_from_scores(scores: dict[str, list], benchmarks: dict[str, str], ties: str = "wrong") -> dict[str, float]:
     """Paper columns from raw benchmark scores (as from `score_benchmarks`), plus the share of tied rows per
     benchmark (`ties_<name>`). Used in: 06_ensemble.ipynb."""
+    true = {n: s for n, s in scores.items() if not n.endswith(SWAPPED)}
+    out = _flat_from_scores(true, benchmarks, ties)
+    out.update({f"ties_{n}": 100.0 * _n_tie(s) / max(1, len(s)) for n, s in true.items()})
+    swapped = {n.removesuffix(SWAPPED): s for n, s in scores.items() if n.endswith(SWAPPED)}
+    if swapped:  # the swapped-image control beside each image category: <column>_swapped
+        flat = _flat_from_scores(swapped, benchmarks, ties)
+        out.update({f"{k}_swapped": v for k, v in flat.items() if k in IMAGE_COLUMNS or k.startswith(IMAGE_PREFIXES)})
+    return out
+
+
+def _n_tie(scores: list) -> int:
+    return sum(len(set(s)) < len(s) for s in scores)
+
+
+def _flat_from_scores(scores: dict, benchmarks: dict, ties: str) -> dict:
     results = {n: bench.metrics(n, bench.load(n, benchmarks[n]), s, ties) for n, s in scores.items()}
     if "vl_rewardbench" in scores:  # the same scores, grouped by the split the paper's tables used
         rows = bench.load("vl_rewardbench", benchmarks["vl_rewardbench"], split="r1_reward")
         results[VL_PAPER_SPLIT] = bench.metrics("vl_rewardbench", rows, scores["vl_rewardbench"], ties)
-    out = flat_metrics(results)
-    out.update({f"ties_{n}": 100.0 * r["n_tie"] / max(1, len(scores[n])) for n, r in results.items() if n in scores})
-    return out
+    return flat_metrics(results)
 
 
 def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, progress: bool = False, **overrides):
@@ -114,12 +145,17 @@ def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, prog
 
     Returns (metrics row, run dict). Used in: 02_reward_head.ipynb.
     """
+    with single_thread():
+        return _arm(profile, prepared, seed, names, progress, **overrides)
+
+
+def _arm(profile, prepared: dict, seed: int, names, progress: bool, **overrides):
     from brlib.models.reward_model import RewardModel
 
     run = profiles.run_arm(profile, prepared, seed, progress=progress, **overrides)
     benchmarks = prepared["benchmarks"]
     names = names or list(benchmarks)
-    key = config_hash({"benchmarks": {n: benchmarks[n] for n in names}})
+    key = config_hash({"benchmarks": {n: benchmarks[n] for n in names}, "swapped": True})
     path = Path(run["final"]).parent / f"bench_scores-{key}.json"
     if path.exists():
         scores = json.loads(path.read_text())
@@ -146,22 +182,21 @@ def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, prog
     return row, {**run, "scores": scores}
 
 
-def sweep(profile, prepared: dict, arms: dict[str, dict], seeds: list[int], names=None, progress=True):
-    """Every arm x seed (cached runs reused): one row per (arm, seed) with paper columns. Used in: 02_reward_head."""
-    from tqdm.auto import tqdm
-
-    rows, runs = [], {}
-    jobs = [(a, s) for a in arms for s in seeds]
-    for a, s in tqdm(jobs, desc="arms", disable=not progress):
-        row, run = arm(profile, prepared, s, names=names, **arms[a])
-        rows.append({"arm": a, **row})
-        runs[(a, s)] = run
-    return pd.DataFrame(rows), runs
+def sweep(profile, prepared: dict, arms: dict[str, dict], seeds: list[int], names=None, progress=True, workers=None):
+    """Every arm x seed (cached runs reused): one row per (arm, seed) with paper columns, in the order of `arms`
+    then `seeds`. Arms train in `workers` processes at once (default: the profile's; each single-threaded, so the
+    numbers do not depend on how many run side by side). Used in: 02_reward_head.ipynb."""
+    jobs = {(a, s): ((profile, prepared, s, names, False), arms[a]) for a in arms for s in seeds}
+    done = run_jobs(arm, jobs, profile.workers if workers is None else workers, progress, desc="arms")
+    rows = [{"arm": a, **done[(a, s)][0]} for a, s in jobs]
+    return pd.DataFrame(rows), {job: done[job][1] for job in jobs}
 
 
 def summarize(df: pd.DataFrame, columns: list[str], by: str = "arm") -> pd.DataFrame:
-    """Mean and std over seeds of `columns` per arm, arms in first-seen order. Used in: 02_reward_head.ipynb."""
+    """Mean and std over seeds of `columns` per arm, arms in first-seen order; an image column's swapped-image
+    control (`<column>_swapped`) comes along when the runs have it. Used in: 02_reward_head.ipynb."""
     columns = list(dict.fromkeys(columns))
+    columns += [f"{c}_swapped" for c in columns if f"{c}_swapped" in df and f"{c}_swapped" not in columns]
     order = list(dict.fromkeys(df[by]))
     g = df.groupby(by, sort=False)[columns]
     mean, std = g.mean().reindex(order), g.std(ddof=1).reindex(order).fillna(0.0)
@@ -247,7 +282,8 @@ def wide_table(
     by: str = "arm",
     digits: int = 1,
 ) -> pd.DataFrame:
-    """One row per arm: for each metric the paper's printed value (if any) and ours as mean ± std.
+    """One row per arm: for each metric the paper's printed value (if any) and ours as mean ± std, and beside an
+    image metric ours with each row's image swapped for another's of the same category (if the summary has it).
 
     Used in: 02_reward_head.ipynb.
     """
@@ -261,6 +297,10 @@ def wide_table(
                 v = rep.loc[lab, c] if lab is not None and lab in rep.index and c in rep.columns else None
                 row[f"{c} (paper)"] = "–" if v is None or pd.isna(v) else f"{v:.{digits}f}"
             row[f"{c} (ours)"] = f"{s[c]:.{digits}f} ± {s[f'{c}_std']:.{digits}f}"
+            if f"{c}_swapped" in s:  # the swapped-image control: a model that reads the image scores lower there
+                row[f"{c} (ours, swapped image)"] = (
+                    f"{s[c + '_swapped']:.{digits}f} ± {s[c + '_swapped_std']:.{digits}f}"
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 

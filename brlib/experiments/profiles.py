@@ -32,6 +32,8 @@ class Profile:
     seeds: list[int]
     smoke: bool = False
     world: dict = field(default_factory=dict)
+    pretrain: dict = field(default_factory=dict)  # tiny profile: the "-Instruct" stage's recipe (steps 0: none)
+    workers: int = 1  # arms trained at once by ablation.sweep, each in its own single-threaded process
     train_data: list[dict] = field(default_factory=list)
     eval_data: list[dict] = field(default_factory=list)
     bench: dict = field(default_factory=dict)
@@ -123,14 +125,11 @@ def prepare(profile: Profile) -> dict:
             "benchmarks": profile.benchmarks,
         }
     from brlib import world
-    from brlib.models import backbones
     from brlib.world import catalog
 
     w, bb = profile.world, profile.backbone
     world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
-    model_dir = _build_once(
-        "backbone", {**bb, "version": world.VERSION}, lambda d: backbones.build_tiny_backbone(d, world.corpus(), **bb)
-    )
+    model_dir = Path(backbone(profile, bb.get("family", "qwen2_5_vl"), bb.get("size", "s")))
 
     def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
         src = catalog.write_sources(d / "sources", seed=0, scale=scale)
@@ -250,8 +249,9 @@ PAPER_BACKBONES = {
 }
 
 
-def backbone(profile: Profile, family: str, size: str) -> str:
-    """The backbone checkpoint of (family, size): a tiny one built into the cache, or the paper's Hub id.
+def backbone(profile: Profile, family: str, size: str, instruct: bool = True) -> str:
+    """The backbone checkpoint of (family, size): a tiny one built into the cache (after its "-Instruct"
+    pre-training stage unless `instruct` is False or the family is the text-only qwen2), or the paper's Hub id.
 
     Used in: 04_data.ipynb, 05_backbones.ipynb.
     """
@@ -271,10 +271,19 @@ def backbone(profile: Profile, family: str, size: str) -> str:
         build = lambda d: omni_backbone.build_tiny_omni_backbone(d, corpus(), size=size)  # noqa: E731
         return str(_build_once("backbone", key, build))
     spec = {**profile.backbone, "family": family, "size": size}
-    return str(
-        _build_once(
-            "backbone",
-            {**spec, "version": world.VERSION},
-            lambda d: backbones.build_tiny_backbone(d, world.corpus(), **spec),
-        )
+    base = _build_once(
+        "backbone",
+        {**spec, "version": world.VERSION},
+        lambda d: backbones.build_tiny_backbone(d, world.corpus(), **spec),
     )
+    if not instruct or family == "qwen2" or not profile.pretrain.get("steps"):
+        return str(base)
+    return str(instruct_backbone(base, profile.pretrain, {**spec, "version": world.VERSION}))
+
+
+def instruct_backbone(base: Path, recipe: dict, base_spec: dict) -> Path:
+    """The cached "-Instruct" checkpoint pre-trained from `base` with `recipe` (brlib.experiments.pretrain)."""
+    from brlib.experiments import pretrain
+
+    recipe = {**pretrain.DEFAULTS, **recipe}
+    return _build_once("instruct", {"base": base_spec, **recipe}, lambda d: pretrain.build_instruct(base, d, **recipe))

@@ -61,6 +61,12 @@ SIZES = {
 
 PATCH_SIZE = 14  # the real Qwen-VL patch size; tiny images are 84 x 84 -> 6 x 6 patches -> 9 image tokens
 IMAGE_SIDE = 84
+# The tiny world's pixel statistics (mean / std per channel over its images, measured on 600 scenes). CLIP's
+# normalisation (the real checkpoints') maps the world's bright background to about +1.6 in every channel, and Adam
+# then drives the patch embedding's output to one constant in a few steps (core_numerics.md A.2); centred on the
+# world's own statistics, the background is about 0. Set in the processor, so it travels with every checkpoint.
+WORLD_MEAN = [0.90, 0.89, 0.88]
+WORLD_STD = [0.17, 0.18, 0.20]
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int = 1024):
@@ -153,12 +159,9 @@ def build_processor(tokenizer, family: str = "qwen2_5_vl"):
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
     side = IMAGE_SIDE
-    image_processor = Qwen2VLImageProcessor(
-        patch_size=PATCH_SIZE, merge_size=2, temporal_patch_size=2, min_pixels=side * side, max_pixels=side * side
-    )
-    video_processor = Qwen2VLVideoProcessor(
-        patch_size=PATCH_SIZE, merge_size=2, temporal_patch_size=2, min_pixels=side * side, max_pixels=side * side
-    )
+    pixels = dict(min_pixels=side * side, max_pixels=side * side, image_mean=WORLD_MEAN, image_std=WORLD_STD)
+    image_processor = Qwen2VLImageProcessor(patch_size=PATCH_SIZE, merge_size=2, temporal_patch_size=2, **pixels)
+    video_processor = Qwen2VLVideoProcessor(patch_size=PATCH_SIZE, merge_size=2, temporal_patch_size=2, **pixels)
     cls = Qwen2_5_VLProcessor if family == "qwen2_5_vl" else Qwen2VLProcessor
     return cls(
         image_processor=image_processor,

@@ -90,13 +90,16 @@ class ChatLM:
             enc["labels"] = labels
         return enc
 
-    def sft(self, sample, steps: int, lr: float, seed: int) -> list[dict]:
-        """`steps` AdamW steps (cosine schedule) on `sample(rng) -> (items, completions)` batches."""
+    def sft(self, sample, steps: int, lr: float, seed: int, vision_lr: float | None = None) -> list[dict]:
+        """`steps` AdamW steps (cosine schedule) on `sample(rng) -> (items, completions)` batches; the vision tower
+        at its own `vision_lr` when given."""
         from transformers import get_scheduler
+
+        from brlib.models.optim import param_groups
 
         torch.manual_seed(seed)
         rng = random.Random(seed)
-        opt = torch.optim.AdamW(self.model.parameters(), lr=lr)
+        opt = torch.optim.AdamW(param_groups(self.model, lr, vision_lr), lr=lr)
         sched = get_scheduler("cosine", opt, max(1, steps // 20), steps)
         self.model.train()
         history, t0 = [], time.perf_counter()
@@ -113,6 +116,18 @@ class ChatLM:
             history.append({"step": step + 1, "loss": float(loss.detach()), "elapsed_s": time.perf_counter() - t0})
         self.model.eval()
         return history
+
+    @torch.no_grad()
+    def loglik(self, items: list[tuple[list, str]], completions: list[str], batch_size: int = 32) -> list[float]:
+        """Summed log-likelihood of each completion (and its end token) after its (images, user text) prompt."""
+        out = []
+        for i in range(0, len(items), batch_size):
+            enc = self._encode(items[i : i + batch_size], completions[i : i + batch_size])
+            labels = enc["labels"][:, 1:]
+            logits = self.model(**enc, use_cache=False).logits[:, :-1].float()
+            lp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            out += (lp * (labels != -100)).sum(-1).tolist()
+        return out
 
     @torch.inference_mode()
     def generate(self, items: list[tuple[list, str]], max_new_tokens: int, batch_size: int = 32) -> list[str]:

@@ -64,10 +64,10 @@ def swap_example(seed: int = 0):
     the first answer is right, with the second the second. A model that reads the image flips its winner when the
     picture is swapped. Used in: 09_demo.ipynb."""
     from brlib.world import Example
-    from brlib.world.scenes import Obj, draw_scene
+    from brlib.world.scenes import Obj, background, draw_scene
 
     pictures = [
-        draw_scene([Obj("circle", colour, 4), Obj("square", "green", 0)], random.Random(seed))
+        draw_scene([Obj("circle", colour, 4), Obj("square", "green", 0)], background(random.Random(seed)))
         for colour in ("red", "blue")
     ]
     prompt = "What color is the circle at the center?"

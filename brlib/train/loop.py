@@ -25,6 +25,7 @@ from brlib.data.pair import DropReport
 from brlib.evaluate import pairwise_accuracy
 from brlib.models.head import HeadConfig
 from brlib.models.loss import LossConfig, bt_loss
+from brlib.models.optim import param_groups
 from brlib.models.reward_model import RewardModel
 from brlib.train import engines
 from brlib.train.checkpoint import export, latest_checkpoint, load_checkpoint, save_checkpoint, write_atomic
@@ -112,17 +113,6 @@ def build(cfg: TrainConfig):
         train_pairs += mix.train
         reports.update({k: DropReport(r["read"], r["sampled"], Counter(r["reasons"])) for k, r in mix.report.items()})
     return model, collator, train_pairs, gather(cfg.eval_data, train=False), reports
-
-
-def param_groups(model, lr: float, vision_lr: float | None) -> list[dict]:
-    """AdamW groups: the vision tower and merger at `vision_lr` (if set), everything else at `lr`. A small model
-    trained from scratch needs it: at the language model's lr, Adam drives the patch embedding's output to one
-    constant in a few steps (core_numerics.md A.2); large MLLM recipes also train the vision tower slower."""
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    vision = [p for n, p in trainable if "visual" in n.split(".")[:4]] if vision_lr is not None else []
-    ids = {id(p) for p in vision}
-    groups = [{"params": [p for _, p in trainable if id(p) not in ids], "lr": lr}]
-    return groups + ([{"params": vision, "lr": vision_lr}] if vision else [])
 
 
 def train(cfg: TrainConfig, progress: bool = True, stop_at: int | None = None) -> dict:

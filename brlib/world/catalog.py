@@ -254,7 +254,7 @@ def write_sources(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> dic
     for k, (key, (families, noise, n)) in enumerate(FLAVOURS.items()):
         rng = random.Random(seed * 7919 + k)
         max_wrong = 3 if key in ("vlfeedback", "ultrafeedback") else 1
-        exs = generate(max(4, int(n * scale)), seed * 7919 + k, families, label_noise=noise, max_wrong=max_wrong)
+        exs = generate(max(4, int(n * scale)), seed * 7919 + k, families, noise, max_wrong, twins=True)
         paths[key] = str(write_source(key, exs, out, rng))
     paths["ultrafeedback_all"] = paths["ultrafeedback_hard"] = paths.pop("ultrafeedback")
     return paths
@@ -280,7 +280,7 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
         "reasoning": ["mathverse", "mmmu_pro_test"],
     }
     rows = []
-    for i, e in enumerate(generate(n(120), seed + 1, ["perception", "hallucination", "reasoning"])):
+    for i, e in enumerate(generate(n(120), seed + 1, ["perception", "hallucination", "reasoning"], twins=True)):
         swap = rng.random() < 0.5
         resp = [e.responses[1], e.responses[0]] if swap else e.responses[:2]
         rid = f"{rng.choice(prefixes[e.family])}_{i % 97 if e.family == 'reasoning' else i}"  # ids repeat
@@ -305,7 +305,8 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
 
     # MM-RLHF-RewardBench: prompt groups with several rejected answers; category from the image folder.
 
-    write_mm_rlhf_bench(generate(n(60), seed + 2, IMG, max_wrong=3), out / "mm_rlhf_rewardbench")
+    # n(60) base prompts: three of the four families come with their twin (a smoke-sized file keeps every category)
+    write_mm_rlhf_bench(generate(n(60) * 7 // 4, seed + 2, IMG, max_wrong=3, twins=True), out / "mm_rlhf_rewardbench")
     paths["mm_rlhf_rewardbench"] = str(out / "mm_rlhf_rewardbench" / "mm_reward_bench.jsonl")
 
     # Multimodal RewardBench: JSON list; Better names Output1/Output2; ID prefixes split safety and reasoning.
@@ -321,7 +322,7 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
     ]
     rows = []
     for k, (family, category, prefix) in enumerate(cats):
-        for i, e in enumerate(generate(n(15), seed + 10 + k, [family])):
+        for i, e in enumerate(generate(n(15), seed + 10 + k, [family], twins=True)):
             better = "Output1" if rng.random() < 0.5 else "Output2"
             o1, o2 = (e.responses[0], e.responses[1]) if better == "Output1" else (e.responses[1], e.responses[0])
             rel = _save_image(e, out / "multimodal_rewardbench", f"images/{prefix}/{i}.png")
@@ -351,7 +352,7 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
     }
     rows = []
     for k, (subset, family) in enumerate(subsets.items()):
-        for e in generate(n(20), seed + 30 + k, [family]):
+        for e in generate(n(20), seed + 30 + k, [family], twins=True):
             rows.append(
                 {
                     "prompt": e.prompt,
@@ -377,7 +378,7 @@ def write_benchmarks(out_dir: str | Path, seed: int = 0, scale: float = 1.0) -> 
             ("safety-response", "text"),
         ]
     ):
-        for e in generate(n(15), seed + 40 + k, [family]):
+        for e in generate(n(15), seed + 40 + k, [family], twins=True):
             rows.append(
                 {
                     "id": f"{domain}/{len(rows)}",

@@ -13,7 +13,7 @@ import wave
 import numpy as np
 from PIL import Image, ImageDraw
 
-from brlib.world.scenes import COLORS, Obj, draw_scene
+from brlib.world.scenes import COLORS, Obj, background, draw_scene
 
 SIDE = 84
 RATE = 16_000
@@ -32,7 +32,7 @@ def png(img: Image.Image) -> bytes:
 
 def scene(objs: list[Obj], rng: random.Random) -> Image.Image:
     """A tiny-world scene (shapes on a 3 x 3 grid)."""
-    return draw_scene(objs, rng)
+    return draw_scene(objs, background(rng))
 
 
 def _blob(d: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, colour) -> None:

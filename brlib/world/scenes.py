@@ -37,9 +37,14 @@ class Obj:
         return f"a {self.color} {self.shape} at the {POSITIONS[self.cell]}"
 
 
-def draw_scene(objs: list[Obj], rng: random.Random, digits: list[int] | None = None) -> Image.Image:
-    """Render shapes (or seven-segment digits) on an 84 x 84 canvas with a little background noise."""
-    bg = tuple(235 + rng.randint(-12, 12) for _ in range(3))
+def background(rng: random.Random) -> tuple[int, int, int]:
+    """A light canvas colour with a little per-image tint (shared by a scene and its counterfactual twin)."""
+    return tuple(235 + rng.randint(-12, 12) for _ in range(3))
+
+
+def draw_scene(objs: list[Obj], bg: tuple, digits: dict[int, int] | None = None) -> Image.Image:
+    """Render shapes, and seven-segment digits ({cell: digit}), on an 84 x 84 canvas of colour `bg`. Every object
+    and digit fills one 28-px grid cell, which is exactly one image token of the tiny Qwen-VL (2 x 2 patches)."""
     img = Image.new("RGB", (SIDE, SIDE), bg)
     d = ImageDraw.Draw(img)
     for o in objs:
@@ -52,13 +57,13 @@ def draw_scene(objs: list[Obj], rng: random.Random, digits: list[int] | None = N
             d.rectangle([x0 + 2, y0 + 2, x1 - 2, y1 - 2], fill=col)
         else:
             d.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=col)
-    for i, digit in enumerate(digits or []):
-        _draw_digit(d, digit, x0=6 + i * 40, y0=14)
+    for cell, digit in (digits or {}).items():
+        _draw_digit(d, digit, x0=(cell % 3) * CELL + 7, y0=(cell // 3) * CELL + 3)
     return img
 
 
-def _draw_digit(d: ImageDraw.ImageDraw, digit: int, x0: int, y0: int, w: int = 30, h: int = 56) -> None:
-    t = 6
+def _draw_digit(d: ImageDraw.ImageDraw, digit: int, x0: int, y0: int, w: int = 14, h: int = 22) -> None:
+    t = 3
     boxes = {
         "a": (x0, y0, x0 + w, y0 + t),
         "g": (x0, y0 + h // 2 - t // 2, x0 + w, y0 + h // 2 + t // 2),

@@ -99,12 +99,12 @@ def write_world(
     image_families = [f for f in FAMILIES if f != "text"]
     counts = {}
     for split, n, s, noise in [("train", n_train, seed, label_noise), ("heldout", n_heldout, seed + 10_000, 0.0)]:
-        exs = generate(n, s, label_noise=noise)
+        exs = generate(n, s, label_noise=noise, twins=True)
         counts[f"{split}/rlaif_v"] = write_rlaif_v(
             [e for e in exs if e.image is not None], out / split / "rlaif_v.parquet"
         )
         counts[f"{split}/text"] = write_chat_pairs([e for e in exs if e.image is None], out / split / "text.parquet")
-    bench = generate(n_bench, seed + 20_000, families=image_families, max_wrong=3)
+    bench = generate(n_bench, seed + 20_000, families=image_families, max_wrong=3, twins=True)
     counts["bench/mm_rlhf_rewardbench"] = write_mm_rlhf_bench(bench, out / "bench")
     (out / "counts.json").write_text(json.dumps(counts, indent=2))
     return counts
