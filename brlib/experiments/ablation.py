@@ -150,27 +150,15 @@ def arm(profile, prepared: dict, seed: int, names: list[str] | None = None, prog
 
 
 def _arm(profile, prepared: dict, seed: int, names, progress: bool, **overrides):
-    from brlib.models.reward_model import RewardModel
+    from filelock import FileLock
 
     run = profiles.run_arm(profile, prepared, seed, progress=progress, **overrides)
     benchmarks = prepared["benchmarks"]
     names = names or list(benchmarks)
     key = config_hash({"benchmarks": {n: benchmarks[n] for n in names}, "swapped": True})
     path = Path(run["final"]).parent / f"bench_scores-{key}.json"
-    if path.exists():
-        scores = json.loads(path.read_text())
-    else:
-        import torch
-
-        # On a GPU worker: the accelerator, bf16, and a token budget per batch (a 7B on 64 long sequences
-        # with 12-MP images would run out of memory; on the CPU it would take days).
-        gpu = torch.cuda.is_available()
-        model = RewardModel.from_pretrained(run["final"], dtype=torch.bfloat16 if gpu else None)
-        model = model.to("cuda") if gpu else model
-        scores = score_benchmarks(model, benchmarks, names, max_tokens=BENCH_MAX_TOKENS if gpu else None)
-        tmp = path.with_suffix(".partial")
-        tmp.write_text(json.dumps(scores))
-        tmp.rename(path)
+    with FileLock(str(path) + ".lock"):  # scored by another notebook meanwhile: reuse its scores
+        scores = _scores(run, benchmarks, names, path)
     row = metrics_from_scores(scores, benchmarks)
     last = run["history"][-1] if run["history"] else {}
     row.update(
@@ -180,6 +168,26 @@ def _arm(profile, prepared: dict, seed: int, names, progress: bool, **overrides)
         train_s=last.get("elapsed_s", math.nan),
     )
     return row, {**run, "scores": scores}
+
+
+def _scores(run: dict, benchmarks: dict, names: list[str], path: Path) -> dict:
+    """The run's benchmark scores from `path`, or scored now and written there."""
+    import torch
+
+    from brlib.models.reward_model import RewardModel
+
+    if path.exists():
+        return json.loads(path.read_text())
+    # On a GPU worker: the accelerator, bf16, and a token budget per batch (a 7B on 64 long sequences with 12-MP
+    # images would run out of memory; on the CPU it would take days).
+    gpu = torch.cuda.is_available()
+    model = RewardModel.from_pretrained(run["final"], dtype=torch.bfloat16 if gpu else None)
+    model = model.to("cuda") if gpu else model
+    scores = score_benchmarks(model, benchmarks, names, max_tokens=BENCH_MAX_TOKENS if gpu else None)
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(scores))
+    tmp.rename(path)
+    return scores
 
 
 def sweep(profile, prepared: dict, arms: dict[str, dict], seeds: list[int], names=None, progress=True, workers=None):

@@ -104,6 +104,22 @@ def cached_scores(run: dict, rows: list, bench_path: str, use_criterion: bool) -
     return out
 
 
+def arm(profile, prepared: dict, seed: int, benchmark: str, use_criterion: bool, **overrides) -> dict:
+    """Train (or reuse) one arm and score Omni-RewardBench with it, on one thread: a job for `workers.run_jobs`, so
+    the arms of notebook 10 train side by side. Returns the run, its scores and the seconds it took.
+    Used in: 10_omni.ipynb."""
+    import time
+
+    from brlib.experiments.workers import single_thread
+
+    t0 = time.perf_counter()
+    with single_thread():
+        run = profiles.run_arm(profile, prepared, seed, progress=False, **overrides)
+        rows = bench.load("omni_rewardbench", benchmark)
+        score_rows = cached_scores(run, rows, benchmark, use_criterion)
+    return {"run": run, "scores": score_rows, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def _decided_groups(rows) -> dict:
     """For each response pair (group_id), the set of slots its decided criteria prefer."""
     out = defaultdict(set)

@@ -96,15 +96,59 @@ def cache_dir() -> Path:
 
 def _build_once(name: str, spec: dict, build) -> Path:
     """Build into cache/<name>-<hash(spec)> unless it exists; the build goes to a temp dir first."""
+    from filelock import FileLock
+
     out = cache_dir() / f"{name}-{config_hash(spec)}"
     if out.exists():
         return out
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    build(tmp)
-    tmp.rename(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # built by another process meanwhile: reuse it
+        if out.exists():
+            return out
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        tmp.rename(out)
     return out
+
+
+def world_dirs(profile: Profile) -> tuple[Path, Path]:
+    """The tiny world (train, held-out, benchmark files) and the tiny version of every source and benchmark in its
+    real schema, built into the cache if missing."""
+    from brlib import world
+    from brlib.world import catalog
+
+    w = profile.world
+    world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
+
+    def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
+        src = catalog.write_sources(d / "sources", seed=0, scale=scale)
+        ben = catalog.write_benchmarks(d / "benchmarks", seed=0, scale=scale)
+        # Stored relative to the cache entry, so a moved cache still resolves.
+        (d / "sources.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in src.items()}))
+        (d / "benchmarks.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in ben.items()}))
+
+    scale = 0.1 if profile.smoke else 1.0
+    return world_dir, _build_once("world_files", {"scale": scale, "version": world.VERSION}, write_files)
+
+
+def _prebuild_job(profile: Profile, what: tuple) -> str:
+    return str(world_dirs(profile)[0]) if what == ("world",) else backbone(profile, *what)
+
+
+def prebuild(profile: Profile, backbones: list[tuple[str, str]]) -> dict:
+    """Build the tiny world and these (family, size) backbones with their -Instruct stages before any notebook runs,
+    side by side in `profile.workers` single-threaded processes, largest first; a notebook then finds them cached.
+    Nothing to do in the paper profile. Used in: scripts/run_all.py (make reproduce)."""
+    if profile.name != "tiny":
+        return {}
+    from brlib.experiments.workers import run_jobs
+    from brlib.models.backbones import SIZES
+
+    rank = {size: k for k, size in enumerate(SIZES)}
+    todo = [("world",)] + sorted(dict.fromkeys(backbones), key=lambda fs: -rank.get(fs[1], 0))
+    return run_jobs(_prebuild_job, {w: ((profile, w), {}) for w in todo}, profile.workers, desc="prebuild")
 
 
 def prepare(profile: Profile) -> dict:
@@ -124,22 +168,9 @@ def prepare(profile: Profile) -> dict:
             "source_options": options,
             "benchmarks": profile.benchmarks,
         }
-    from brlib import world
-    from brlib.world import catalog
-
-    w, bb = profile.world, profile.backbone
-    world_dir = _build_once("world", {**w, "version": world.VERSION}, lambda d: world.write_world(d, seed=0, **w))
+    bb = profile.backbone
+    world_dir, files_dir = world_dirs(profile)
     model_dir = Path(backbone(profile, bb.get("family", "qwen2_5_vl"), bb.get("size", "s")))
-
-    def write_files(d: Path) -> None:  # every tiny source and benchmark, each in its real schema
-        src = catalog.write_sources(d / "sources", seed=0, scale=scale)
-        ben = catalog.write_benchmarks(d / "benchmarks", seed=0, scale=scale)
-        # Stored relative to the cache entry, so a moved cache still resolves.
-        (d / "sources.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in src.items()}))
-        (d / "benchmarks.json").write_text(json.dumps({k: str(Path(v).relative_to(d)) for k, v in ben.items()}))
-
-    scale = 0.1 if profile.smoke else 1.0
-    files_dir = _build_once("world_files", {"scale": scale, "version": world.VERSION}, write_files)
     sources = {k: str(files_dir / v) for k, v in json.loads((files_dir / "sources.json").read_text()).items()}
     # A spec without a path names a tiny source by its format key (the ablation profile's default set).
     train_data = [{"path": sources[s["format"]], **s} for s in profile.train_data] or [
@@ -177,17 +208,21 @@ def run_arm(profile: Profile, prepared: dict, seed: int, progress: bool = True, 
     """Train one arm, or reuse its cached run: the output dir is keyed by the arm's config hash."""
     import json
 
+    from filelock import FileLock
+
     from brlib.train import train
 
     probe = train_config(profile, prepared, seed, "", **overrides)
     key = config_hash({k: v for k, v in probe.__dict__.items() if k != "output_dir"})
     out = cache_dir() / "runs" / key
     final = out / "final"
-    if (final / "reward_config.json").exists():
-        history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-        return {"history": history, "final": final, "cached": True, "config_hash": key}
-    cfg = train_config(profile, prepared, seed, out, **overrides)
-    result = launch(cfg, profile.launch) if profile.launch else train(cfg, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # another notebook training the same arm: wait for it, then reuse its run
+        if (final / "reward_config.json").exists():
+            history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+            return {"history": history, "final": final, "cached": True, "config_hash": key}
+        cfg = train_config(profile, prepared, seed, out, **overrides)
+        result = launch(cfg, profile.launch) if profile.launch else train(cfg, progress=progress)
     return {**result, "cached": False, "config_hash": key}
 
 
@@ -284,6 +319,12 @@ def backbone(profile: Profile, family: str, size: str, instruct: bool = True) ->
 def instruct_backbone(base: Path, recipe: dict, base_spec: dict) -> Path:
     """The cached "-Instruct" checkpoint pre-trained from `base` with `recipe` (brlib.experiments.pretrain)."""
     from brlib.experiments import pretrain
+    from brlib.experiments.workers import single_thread
 
     recipe = {**pretrain.DEFAULTS, **recipe}
-    return _build_once("instruct", {"base": base_spec, **recipe}, lambda d: pretrain.build_instruct(base, d, **recipe))
+
+    def build(d: Path) -> None:  # one thread wherever it is built (a notebook or run_all's prebuild): same weights
+        with single_thread():
+            pretrain.build_instruct(base, d, **recipe)
+
+    return _build_once("instruct", {"base": base_spec, **recipe}, build)
