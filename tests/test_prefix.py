@@ -45,6 +45,21 @@ def test_shared_scores_equal_the_naive_forward(rm, pairs, which):
     torch.testing.assert_close(shared, naive, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2"])
+def test_the_other_tiny_families_share_exactly(tmp_path, pairs, family):
+    """Notebooks 04-08 train Qwen2-VL and the text-only Qwen2 LM with prefix sharing too (tiny ablation budget)."""
+    from brlib import world
+    from brlib.models import backbones
+    from brlib.models.reward_model import RewardModel
+
+    d = backbones.build_tiny_backbone(tmp_path, world.corpus(n=300), family=family, size="xxs", seed=0)
+    rm = RewardModel.from_pretrained(d).eval()
+    sel = _ragged(pairs) if family != "qwen2" else [p for p in pairs if not p.images][:6]
+    with torch.no_grad():
+        naive, shared = _naive(rm, sel), _shared(rm, sel)
+    torch.testing.assert_close(shared, naive, atol=1e-4, rtol=0)
+
+
 def test_shared_gradients_match(backbone_dir, pairs):
     from brlib.models.reward_model import RewardModel
 

@@ -2,13 +2,13 @@
 
 Every pair comes from one task family that mirrors a benchmark category:
 - `perception` (short VQA: the colour or shape at a position, a count)        -> MM-RLHF-RewardBench `short`
-- `hallucination` (a faithful description vs one with one object's colour or shape swapped)  -> `long`
+- `hallucination` (a faithful description vs one with one attribute swapped)  -> `long`
 - `reasoning` (the sum of two digits drawn in the image)                      -> `mcq`
 - `safety` (refuse a harmful request, help with a benign one)                 -> `safety`
 - `text` (text-only arithmetic and safety pairs, no image)
 The image families are built so that the text alone cannot tell chosen from rejected: answers state only the result
-(never the operands), a lie swaps the colour or shape of an object instead of adding one (same number of phrases),
-counts and sums are drawn uniformly. With `twins`, each such example is followed by its counterfactual twin:
+(never the operands), a lie swaps an attribute of an object instead of adding one (same length, same number of
+phrases), counts and sums are drawn uniformly. With `twins`, each such example is followed by its counterfactual twin:
 the same prompt and responses with a second image under which the preference flips, so any text-only rule scores
 exactly 0.5 on them. The generator is a pure function of its seed.
 """
@@ -22,7 +22,7 @@ from PIL import Image
 
 from brlib.world.scenes import COLORS, POSITIONS, SHAPES, Obj, background, draw_scene
 
-VERSION = 5  # bump when generated data or the tokenizer corpus change: cache keys include it
+VERSION = 4  # bump when generated data or the tokenizer corpus change: cache keys include it
 FAMILIES = ["perception", "hallucination", "reasoning", "safety", "text"]
 TWINNED = ("perception", "hallucination", "reasoning")  # families whose preference the image decides
 MAX_COUNT = 4  # counts asked about are drawn uniformly from 0..MAX_COUNT
@@ -124,8 +124,8 @@ def describe(objs: list[Obj]) -> str:
 
 
 def hallucination(rng: random.Random, n_wrong: int = 1) -> tuple[Example, Example]:
-    """A faithful description against ones with the colour or shape of one object swapped: the same number of
-    phrases, so neither length nor counting phrases tells them apart."""
+    """A faithful description against ones with one attribute of one object swapped (colour, shape or position):
+    the same number of phrases, so neither length nor counting phrases tells them apart."""
     bg, objs = background(rng), _scene(rng, 2)
     scenes = []
     for _ in range(n_wrong * 6):
@@ -141,15 +141,21 @@ def hallucination(rng: random.Random, n_wrong: int = 1) -> tuple[Example, Exampl
 
 
 def _lie(rng: random.Random, objs: list[Obj]) -> list[Obj]:
-    """The scene with one object's colour or shape changed (the scene a lie would describe). World v4 also moved
-    objects; the default tiny reward model judged those lies at chance (0.54 on 3 x 48 held-out pairs, 3 seeds,
-    against 0.87 on colour and 0.90 on shape lies), so v5 leaves position to perception's "which shape is at" VQA."""
+    """The scene with one object's colour, shape or position changed (the scene a lie would describe).
+
+    The default tiny reward model judges position lies at chance (0.54 on 3 x 48 held-out pairs over 3 seeds; colour
+    0.87, shape 0.90). A world without them (tried on 2026-11-25) did not help: hallucination 0.74 ± 0.15 and
+    perception 0.81 ± 0.05 over 3 seeds (0.94 ± 0.03 here), its "which shape is at ..." questions at 0.50-0.86 per
+    seed. The position lies are the only training signal that ties descriptions to places; they stay."""
     lie = _copy(objs)
     o = lie[rng.randrange(len(lie))]
-    if rng.random() < 0.5:
+    how = rng.choice(["color", "shape", "position"])
+    if how == "color":
         o.color = _other(rng, list(COLORS), o.color)
-    else:
+    elif how == "shape":
         o.shape = _other(rng, SHAPES, o.shape)
+    else:
+        o.cell = rng.choice([c for c in range(9) if c not in {x.cell for x in objs}])
     return lie
 
 
