@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # thinker): built side by side before a full run, each once, instead of one after another inside the notebooks.
 TINY_BACKBONES = [("qwen2_5_vl", "s"), ("qwen2_vl", "s"), ("qwen2_5_vl", "xs"), ("qwen2_vl", "xs"),
                   ("qwen2_5_vl", "xxs"), ("qwen2_vl", "xxs"), ("qwen2", "xs")]  # fmt: skip
-# Notebooks that reuse another's cached arms or models start after it when lanes run side by side.
-DEPENDS = {"06": ("04",), "07": ("04", "06"), "08": ("07",), "09": ("00",)}
-LANE_ORDER = ["00", "01", "04", "02", "03", "05", "10", "06", "07", "08", "09"]  # the longest first
+# Notebooks that reuse another's cached arms or models start after it when lanes run side by side (07 and 08 reuse
+# 04's Qwen2.5-VL and 06's Qwen2-VL members, so after 06 they run side by side).
+DEPENDS = {"06": ("04",), "07": ("04", "06"), "08": ("04", "06"), "09": ("00",)}
+LANE_ORDER = ["00", "01", "04", "02", "03", "05", "10", "06", "08", "07", "09"]  # the longest first
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
