@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name brlib --display-name "brlib (.venv)" >/dev/null
 	touch $(STAMP)
 
-reproduce: $(STAMP)  ## run every notebook in order with papermill (tiny profile); outputs/ gets the executed copies
+reproduce: $(STAMP)  ## run every notebook with papermill (tiny: backbones prebuilt, two lanes); outputs/ gets the executed copies
 	$(BIN)/python scripts/run_all.py --profile $(PROFILE)
 
 test: $(STAMP)  ## lint, unit tests, notebook tests (papermill + nbval, SMOKE on)
